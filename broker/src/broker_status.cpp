@@ -1,0 +1,234 @@
+#include "deferq/broker_status.hpp"
+
+#include "prometheus_text.hpp"
+
+#include <msgpack.hpp>
+
+#include <cmath>
+
+namespace deferq {
+namespace {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+
+void pack_key(packer& out, std::string_view key) {
+    out.pack_str(static_cast<std::uint32_t>(key.size()));
+    out.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
+}
+
+template <typename T> void pack_field(packer& out, std::string_view key, const T& value) {
+    pack_key(out, key);
+    out.pack(value);
+}
+
+double milliseconds(double seconds) {
+    return std::round(seconds * 1e6) / 1e3; // µs resolution
+}
+
+void pack_worker(packer& out, const worker_status& worker) {
+    out.pack_map(13);
+    pack_field(out, "id", worker.id);
+    pack_field(out, "name", worker.name);
+    pack_field(out, "host", worker.host);
+    pack_field(out, "slots", worker.slots);
+    pack_field(out, "prefetch", worker.prefetch);
+    pack_field(out, "held", worker.held);
+    pack_field(out, "busy", worker.busy);
+    pack_field(out, "jobs_done", worker.jobs_done);
+    pack_field(out, "failures", worker.failures);
+    pack_field(out, "draining", worker.draining);
+    pack_field(out, "last_seen_ms", worker.last_seen_ms);
+    pack_field(out, "connected_ms", worker.connected_ms);
+    pack_field(out, "functions", worker.functions);
+}
+
+void pack_function(packer& out, const function_status& function) {
+    out.pack_map(14);
+    pack_field(out, "name", function.name);
+    pack_field(out, "queued", function.queued);
+    pack_field(out, "in_flight", function.in_flight);
+    pack_field(out, "running", function.in_flight); // the name before in_flight; kept for scripts
+    pack_field(out, "workers", function.workers);
+    pack_field(out, "oldest_queued_ms", function.oldest_queued_ms);
+    pack_field(out, "done", function.done);
+    pack_field(out, "failed", function.failed);
+    pack_key(out, "failed_by_code");
+    std::size_t codes = 0;
+    for (auto count : function.failed_by_code)
+        codes += count != 0;
+    out.pack_map(static_cast<std::uint32_t>(codes));
+    for (std::size_t code = 0; code < function.failed_by_code.size(); ++code)
+        if (function.failed_by_code[code] != 0)
+            pack_field(out, to_string(static_cast<error_code>(code)),
+                       function.failed_by_code[code]);
+    pack_field(out, "wait_p50_ms", milliseconds(function.queue_wait.quantile(0.5)));
+    pack_field(out, "wait_p99_ms", milliseconds(function.queue_wait.quantile(0.99)));
+    pack_field(out, "service_p50_ms", milliseconds(function.service_time.quantile(0.5)));
+    pack_field(out, "service_p99_ms", milliseconds(function.service_time.quantile(0.99)));
+    pack_field(out, "service_count", function.service_time.count());
+}
+
+} // namespace
+
+std::string pack_status(const broker_status& status) {
+    msgpack::sbuffer buffer(4096);
+    packer out(buffer);
+    out.pack_map(8);
+    pack_field(out, "instance", status.instance);
+    pack_field(out, "instance_hex", prometheus_text::hex(status.instance)); // for JavaScript
+    pack_field(out, "uptime_ms", status.uptime_ms);
+    pack_key(out, "counters");
+    out.pack_map(static_cast<std::uint32_t>(status.counters.size()));
+    for (const auto& [name, value] : status.counters)
+        pack_field(out, name, value);
+    pack_key(out, "rates");
+    out.pack_map(4);
+    pack_field(out, "window_s", status.rates.window_seconds);
+    pack_field(out, "requests_per_s", status.rates.requests_per_second);
+    pack_field(out, "replies_per_s", status.rates.replies_per_second);
+    pack_field(out, "errors_per_s", status.rates.errors_per_second);
+    pack_key(out, "workers");
+    out.pack_array(static_cast<std::uint32_t>(status.workers.size()));
+    for (const auto& worker : status.workers)
+        pack_worker(out, worker);
+    pack_key(out, "functions");
+    out.pack_array(static_cast<std::uint32_t>(status.functions.size()));
+    for (const auto& function : status.functions)
+        pack_function(out, function);
+    pack_key(out, "clients");
+    out.pack_array(static_cast<std::uint32_t>(status.clients.size()));
+    for (const auto& client : status.clients) {
+        out.pack_map(3);
+        pack_field(out, "id", client.id);
+        pack_field(out, "pending", client.pending);
+        pack_field(out, "last_seen_ms", client.last_seen_ms);
+    }
+    return std::string(buffer.data(), buffer.size());
+}
+
+namespace {
+
+struct counter_help {
+    std::string_view name;
+    bool gauge;
+    std::string_view help;
+};
+
+// Every broker counter, with its help text (docs/operations.md has the same table).
+constexpr counter_help counter_helps[] = {
+    {"requests", false, "Requests received from clients, mmi.* included."},
+    {"replies", false, "Results delivered to clients."},
+    {"errors", false, "Errors sent to clients, any code."},
+    {"duplicate_requests", false, "Requests ignored because the broker already held that call."},
+    {"cancels", false, "Calls cancelled by their client."},
+    {"timeouts", false, "Calls whose deadline passed."},
+    {"overloaded", false, "Calls refused because a queue or a client's pending limit was full."},
+    {"requeued", false, "Jobs put back in their queue because their worker was lost."},
+    {"workers_lost", false, "Workers removed: expired, disconnected or unreachable."},
+    {"workers_joined", false, "Workers that registered (READY)."},
+    {"clients_expired", false, "Clients forgotten because they went silent."},
+    {"late_replies", false, "Worker answers for jobs the worker did not hold (dropped)."},
+    {"malformed_messages", false, "Malformed messages dropped."},
+    {"undeliverable", false, "Messages the broker could not deliver to a peer."},
+    {"unauthorized", false, "Connections refused by the CURVE allow-lists."},
+    {"peers_disconnected", false, "Peers disconnected for sending too many bad messages."},
+    {"ignored_messages", false,
+     "Messages from disconnected peers dropped unread during their ban."},
+    {"queued_jobs", true, "Jobs waiting in queues."},
+    {"running_jobs", true, "Jobs dispatched to workers and not answered yet."},
+    {"live_workers", true, "Workers registered now."},
+    {"live_clients", true, "Clients known now."},
+};
+
+void write_histogram(prometheus_text& out, std::string_view metric, const std::string& function,
+                     const latency_histogram& histogram) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_histogram::bucket_count; ++i) {
+        cumulative += histogram.buckets()[i];
+        std::string le = i < latency_histogram::bounds_seconds.size()
+                             ? prometheus_text::number(latency_histogram::bounds_seconds[i])
+                             : "+Inf";
+        out.sample(std::string(metric) + "_bucket", {{"function", function}, {"le", le}},
+                   cumulative);
+    }
+    out.sample(std::string(metric) + "_sum", {{"function", function}}, histogram.sum_seconds());
+    out.sample(std::string(metric) + "_count", {{"function", function}}, histogram.count());
+}
+
+} // namespace
+
+std::string to_prometheus(const broker_status& status) {
+    prometheus_text out;
+    out.family("deferq_broker_info", "gauge", "The broker instance (its id is in the label).");
+    out.sample("deferq_broker_info", {{"instance", prometheus_text::hex(status.instance)}}, 1);
+    out.family("deferq_uptime_seconds", "gauge", "Seconds since the broker started.");
+    out.sample("deferq_uptime_seconds", {}, static_cast<double>(status.uptime_ms) / 1000.0);
+    for (const auto& help : counter_helps) {
+        std::string metric = "deferq_" + std::string(help.name) + (help.gauge ? "" : "_total");
+        out.family(metric, help.gauge ? "gauge" : "counter", help.help);
+        out.sample(metric, {}, status.counter(help.name));
+    }
+
+    out.family("deferq_function_queued", "gauge", "Jobs waiting in the function's queue.");
+    for (const auto& f : status.functions)
+        out.sample("deferq_function_queued", {{"function", f.name}}, f.queued);
+    out.family("deferq_function_in_flight", "gauge",
+               "Jobs of the function dispatched to workers and not answered yet.");
+    for (const auto& f : status.functions)
+        out.sample("deferq_function_in_flight", {{"function", f.name}}, f.in_flight);
+    out.family("deferq_function_workers", "gauge", "Workers offering the function.");
+    for (const auto& f : status.functions)
+        out.sample("deferq_function_workers", {{"function", f.name}}, f.workers);
+    out.family("deferq_function_oldest_queued_seconds", "gauge",
+               "Age of the function's oldest queued job (0 when none is queued).");
+    for (const auto& f : status.functions)
+        out.sample("deferq_function_oldest_queued_seconds", {{"function", f.name}},
+                   static_cast<double>(f.oldest_queued_ms) / 1000.0);
+    out.family("deferq_function_calls_done_total", "counter",
+               "Calls of the function answered with a result.");
+    for (const auto& f : status.functions)
+        out.sample("deferq_function_calls_done_total", {{"function", f.name}}, f.done);
+    out.family("deferq_function_calls_failed_total", "counter",
+               "Calls of the function that failed, by error code (codes seen so far).");
+    for (const auto& f : status.functions)
+        for (std::size_t code = 0; code < f.failed_by_code.size(); ++code)
+            if (f.failed_by_code[code] != 0)
+                out.sample("deferq_function_calls_failed_total",
+                           {{"function", f.name},
+                            {"code", std::string(to_string(static_cast<error_code>(code)))}},
+                           f.failed_by_code[code]);
+    out.family("deferq_queue_wait_seconds", "histogram",
+               "Time jobs waited in the function's queue before dispatch.");
+    for (const auto& f : status.functions)
+        write_histogram(out, "deferq_queue_wait_seconds", f.name, f.queue_wait);
+    out.family("deferq_service_time_seconds", "histogram",
+               "Time from dispatch to the worker's answer (run time plus two hops).");
+    for (const auto& f : status.functions)
+        write_histogram(out, "deferq_service_time_seconds", f.name, f.service_time);
+
+    out.family("deferq_worker_slots", "gauge", "Jobs the worker runs at once.");
+    for (const auto& w : status.workers)
+        out.sample("deferq_worker_slots", {{"worker", w.name}, {"id", w.id}}, w.slots);
+    out.family("deferq_worker_busy", "gauge", "Slots of the worker in use.");
+    for (const auto& w : status.workers)
+        out.sample("deferq_worker_busy", {{"worker", w.name}, {"id", w.id}}, w.busy);
+    out.family("deferq_worker_held", "gauge",
+               "Jobs dispatched to the worker and not answered (running and prefetched).");
+    for (const auto& w : status.workers)
+        out.sample("deferq_worker_held", {{"worker", w.name}, {"id", w.id}}, w.held);
+    out.family("deferq_worker_jobs_done_total", "counter", "Jobs the worker answered.");
+    for (const auto& w : status.workers)
+        out.sample("deferq_worker_jobs_done_total", {{"worker", w.name}, {"id", w.id}},
+                   w.jobs_done);
+    out.family("deferq_worker_failures_total", "counter", "Jobs the worker answered with ERROR.");
+    for (const auto& w : status.workers)
+        out.sample("deferq_worker_failures_total", {{"worker", w.name}, {"id", w.id}}, w.failures);
+    out.family("deferq_worker_last_seen_seconds", "gauge",
+               "Seconds since the broker last heard from the worker.");
+    for (const auto& w : status.workers)
+        out.sample("deferq_worker_last_seen_seconds", {{"worker", w.name}, {"id", w.id}},
+                   static_cast<double>(w.last_seen_ms) / 1000.0);
+    return out.take();
+}
+
+} // namespace deferq

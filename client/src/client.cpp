@@ -1,0 +1,536 @@
+#include "deferq/client.hpp"
+
+#include "broker_message.hpp"
+
+#include "deferq/heartbeat.hpp"
+#include "deferq/random_id.hpp"
+
+#include "deferq/log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+
+namespace deferq {
+namespace detail {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using namespace protocol;
+
+/// The client's I/O thread as an executor: a task queue woken through an eventfd, plus timers.
+class loop_executor : public executor, public std::enable_shared_from_this<loop_executor> {
+public:
+    loop_executor() : _fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+        if (_fd < 0) throw std::runtime_error("eventfd failed");
+    }
+    ~loop_executor() override { ::close(_fd); }
+
+    void post(std::function<void()> task) override {
+        if (!post_internal(task)) task(); // closed: run inline, so callbacks still run exactly once
+    }
+
+    bool in_executor_thread() const override {
+        return std::this_thread::get_id() == _thread.load();
+    }
+
+    void schedule(clock_type::duration delay, std::function<void()> task) override {
+        auto when = clock_type::now() + delay;
+        post_internal([self = shared_from_this(), when, task = std::move(task)]() mutable {
+            self->_timers.push(timer{when, self->_timer_sequence++, std::move(task)});
+        });
+    }
+
+    /// Queues a task for the I/O thread; false (task not queued) once closed.
+    bool post_internal(std::function<void()> task) {
+        bool was_empty;
+        {
+            std::lock_guard lock(_mutex);
+            if (_closed) return false;
+            was_empty = _tasks.empty();
+            _tasks.push_back(std::move(task));
+        }
+        if (was_empty) {
+            std::uint64_t one = 1;
+            [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
+        }
+        return true;
+    }
+
+    // ---- I/O thread side
+    // -------------------------------------------------------------------------
+
+    void bind_thread() { _thread = std::this_thread::get_id(); }
+    int fd() const { return _fd; }
+
+    void run_ready_tasks() {
+        std::uint64_t count;
+        [[maybe_unused]] auto got = ::read(_fd, &count, sizeof count);
+        std::deque<std::function<void()>> tasks;
+        {
+            std::lock_guard lock(_mutex);
+            tasks.swap(_tasks);
+        }
+        for (auto& task : tasks)
+            run_guarded(task);
+    }
+
+    void run_due_timers(clock_type::time_point now) {
+        while (!_timers.empty() && _timers.top().when <= now) {
+            auto task = std::move(const_cast<timer&>(_timers.top()).task);
+            _timers.pop();
+            run_guarded(task);
+        }
+    }
+
+    std::optional<clock_type::time_point> next_timer() const {
+        if (_timers.empty()) return std::nullopt;
+        return _timers.top().when;
+    }
+
+    /// No more queued tasks: runs those still waiting, drops timers; later posts run inline.
+    void close() {
+        while (true) {
+            std::deque<std::function<void()>> tasks;
+            {
+                std::lock_guard lock(_mutex);
+                if (_tasks.empty()) {
+                    _closed = true;
+                    break;
+                }
+                tasks.swap(_tasks);
+            }
+            for (auto& task : tasks)
+                run_guarded(task);
+        }
+        while (!_timers.empty())
+            _timers.pop();
+        _thread = std::thread::id{};
+    }
+
+private:
+    static void run_guarded(std::function<void()>& task) {
+        try {
+            task();
+        } catch (const std::exception& e) {
+            log().error("deferq client: a task on the I/O thread threw: {}", e.what());
+        } catch (...) {
+            log().error("deferq client: a task on the I/O thread threw a non-standard exception");
+        }
+    }
+
+    struct timer {
+        clock_type::time_point when;
+        std::uint64_t sequence;
+        std::function<void()> task;
+        bool operator>(const timer& other) const {
+            return when != other.when ? when > other.when : sequence > other.sequence;
+        }
+    };
+
+    int _fd;
+    std::mutex _mutex;
+    std::deque<std::function<void()>> _tasks;
+    bool _closed = false;
+    std::atomic<std::thread::id> _thread{};
+    std::priority_queue<timer, std::vector<timer>, std::greater<>> _timers; ///< I/O thread only
+    std::uint64_t _timer_sequence = 0;
+};
+
+struct pending_call {
+    std::uint64_t id;
+    std::string function;
+    request_options options;
+    zmq::message_t arguments; ///< kept to resend after a reconnect
+    resolver resolve;
+    progress_sink progress;
+    std::optional<clock_type::time_point> deadline;
+    std::uint32_t timeout_ms = 0; ///< as the caller asked (options.timeout_ms shrinks on resends)
+};
+
+struct deadline_entry {
+    clock_type::time_point when;
+    std::uint64_t id;
+    bool operator>(const deadline_entry& other) const { return when > other.when; }
+};
+
+std::string hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+} // namespace
+
+class client_core : public std::enable_shared_from_this<client_core>, private broker_message_sink {
+public:
+    client_core(zmq::context_t* shared_context, client_options options)
+        : options(std::move(options)), routing_id(random_routing_id()),
+          executor(std::make_shared<loop_executor>()) {
+        if (!shared_context) _own_context = std::make_unique<zmq::context_t>();
+        _context = shared_context ? shared_context : _own_context.get();
+    }
+
+    void start() {
+        _thread = std::thread([self = shared_from_this()] { self->loop(); });
+    }
+
+    void stop() {
+        _stopping = true;
+        executor->post_internal([] {});
+        if (_thread.joinable()) _thread.join();
+    }
+
+    std::uint64_t submit(std::shared_ptr<pending_call> call) {
+        call->id = _next_id.fetch_add(1, std::memory_order_relaxed);
+        auto id = call->id;
+        _pending_count.fetch_add(1, std::memory_order_relaxed);
+        if (!executor->post_internal(
+                [self = shared_from_this(), call] { self->start_call(call); })) {
+            _pending_count.fetch_sub(1, std::memory_order_relaxed);
+            Failure failure(error_code::connection_lost, "the client is closed");
+            call->resolve(nullptr, &failure);
+        }
+        return id;
+    }
+
+    void cancel(std::uint64_t id) {
+        executor->post_internal([self = shared_from_this(), id] {
+            auto it = self->_pending.find(id);
+            if (it == self->_pending.end()) return;
+            self->_pending.erase(it);
+            self->_pending_count.fetch_sub(1, std::memory_order_relaxed);
+            self->send_cancel(id);
+        });
+    }
+
+    std::size_t pending() const { return _pending_count.load(std::memory_order_relaxed); }
+
+    client_options options;
+    const std::string routing_id;
+    const std::shared_ptr<loop_executor> executor;
+
+private:
+    // ---- the loop
+    // ---------------------------------------------------------------------------------
+
+    void loop() {
+        executor->bind_thread();
+        connect();
+        while (!_stopping) {
+            auto now = clock_type::now();
+            auto wait = std::chrono::milliseconds{100};
+            auto until = [&](clock_type::time_point when) {
+                auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when - now) +
+                          std::chrono::milliseconds{1};
+                wait = std::clamp(ms, std::chrono::milliseconds{0}, wait);
+            };
+            if (!_deadlines.empty()) until(_deadlines.top().when);
+            if (auto next = executor->next_timer()) until(*next);
+            zmq::pollitem_t items[] = {{_socket->handle(), 0, ZMQ_POLLIN, 0},
+                                       {nullptr, executor->fd(), ZMQ_POLLIN, 0}};
+            items[1].revents = 0;
+            try {
+                protocol::poll(items, 2, wait);
+                if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
+                    for (int i = 0; i < 256 && receive_frames(*_socket, _frames); ++i)
+                        on_broker_message();
+            } catch (const zmq::error_t& e) {
+                log().error("deferq client: socket error: {}", e.what());
+            }
+            if (items[1].revents & ZMQ_POLLIN)
+                executor->run_ready_tasks(); // the eventfd is set whenever tasks wait
+            now = clock_type::now();
+            _monitor.loop_tick(now);
+            expire_calls(now);
+            executor->run_due_timers(now);
+            flush_outbox(); // what this turn sent goes out as one BATCH (§3a)
+            keep_alive(now);
+        }
+        shut_down();
+    }
+
+    void shut_down() {
+        auto pending = std::move(_pending);
+        _pending.clear();
+        _pending_count = 0;
+        if (!pending.empty()) {
+            begin_message(_out, {}, client_protocol, command::disconnect);
+            send();
+        }
+        std::vector<std::shared_ptr<pending_call>> calls;
+        for (auto& [id, call] : pending)
+            calls.push_back(call);
+        std::sort(calls.begin(), calls.end(),
+                  [](const auto& a, const auto& b) { return a->id < b->id; });
+        Failure failure(error_code::connection_lost,
+                        "the client was closed before a result arrived");
+        for (auto& call : calls)
+            call->resolve(nullptr, &failure);
+        executor->close();
+        // Calls made by callbacks during close() were failed by start_call.
+        _socket->set(zmq::sockopt::linger, 200);
+        _socket.reset();
+    }
+
+    void connect() {
+        if (_socket) _socket.reset();
+        _socket = std::make_unique<zmq::socket_t>(*_context, zmq::socket_type::dealer);
+        _socket->set(zmq::sockopt::routing_id, routing_id);
+        _socket->set(zmq::sockopt::linger, 0);
+        _socket->set(zmq::sockopt::sndhwm, 0);
+        _socket->set(zmq::sockopt::rcvhwm, 0);
+        if (options.curve_keys)
+            curve::make_client(*_socket, *options.curve_keys, options.curve_server_key);
+        _socket->connect(options.broker);
+        _outbox.clear(); // the caller resends every pending call on the new socket
+        auto now = clock_type::now();
+        _monitor.connected(now);
+        begin_message(_out, {}, client_protocol, command::heartbeat);
+        send();
+    }
+
+    /// Sends `_out` (a message in its single form), after what the outbox holds: messages keep
+    /// their order.
+    void send() {
+        flush_outbox();
+        send_frames(*_socket, _out);
+        _monitor.sent(clock_type::now());
+    }
+
+    void flush_outbox() {
+        if (_outbox.empty()) return;
+        send_batch(*_socket, _batch_out, {}, client_protocol, _outbox);
+        _monitor.sent(clock_type::now());
+    }
+
+    void send_request(const pending_call& call) {
+        if (_outbox.full()) flush_outbox();
+        if (call.arguments.size() <= max_batched_payload) {
+            _outbox.begin(command::request, 4);
+            _outbox.u64(call.id);
+            _outbox.bytes(call.function);
+            _outbox.options(call.options);
+            _outbox.bytes(view(call.arguments));
+            return;
+        }
+        begin_message(_out, {}, client_protocol, command::request);
+        _out.push_back(u64_frame(call.id));
+        _out.push_back(string_frame(call.function));
+        _out.push_back(options_frame(call.options));
+        zmq::message_t arguments;
+        arguments.copy(const_cast<zmq::message_t&>(call.arguments)); // shares the buffer
+        _out.push_back(std::move(arguments));
+        send();
+    }
+
+    void send_cancel(std::uint64_t id) {
+        if (_outbox.full()) flush_outbox();
+        _outbox.begin(command::cancel, 1);
+        _outbox.u64(id);
+    }
+
+    void start_call(const std::shared_ptr<pending_call>& call) {
+        if (_stopping) {
+            _pending_count.fetch_sub(1, std::memory_order_relaxed);
+            Failure failure(error_code::connection_lost, "the client is closing");
+            call->resolve(nullptr, &failure);
+            return;
+        }
+        if (call->options.timeout_ms) {
+            call->deadline =
+                clock_type::now() + std::chrono::milliseconds{call->options.timeout_ms};
+            _deadlines.push({*call->deadline, call->id});
+        }
+        _pending.emplace(call->id, call);
+        send_request(*call);
+    }
+
+    void resend_pending(std::string_view why) {
+        if (_pending.empty()) return;
+        log().info("deferq client: {}; resending {} pending call(s)", why, _pending.size());
+        std::vector<std::shared_ptr<pending_call>> calls;
+        for (auto& [id, call] : _pending)
+            calls.push_back(call);
+        std::sort(calls.begin(), calls.end(),
+                  [](const auto& a, const auto& b) { return a->id < b->id; });
+        auto now = clock_type::now();
+        for (auto& call : calls) {
+            if (call->deadline) {
+                // The broker restarts the deadline from the time it receives the request.
+                auto left =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*call->deadline - now)
+                        .count();
+                call->options.timeout_ms =
+                    static_cast<std::uint32_t>(std::max<std::int64_t>(1, left));
+            }
+            send_request(*call);
+        }
+    }
+
+    /// Ends the call with this id (if still pending) and returns it.
+    std::shared_ptr<pending_call> take(std::uint64_t id) {
+        auto it = _pending.find(id);
+        if (it == _pending.end()) return nullptr;
+        auto call = std::move(it->second);
+        _pending.erase(it);
+        _pending_count.fetch_sub(1, std::memory_order_relaxed);
+        return call;
+    }
+
+    void expire_calls(clock_type::time_point now) {
+        while (!_deadlines.empty() && _deadlines.top().when <= now) {
+            auto id = _deadlines.top().id;
+            _deadlines.pop();
+            auto call = take(id);
+            if (!call) continue;
+            send_cancel(id);
+            Failure failure(error_code::timeout, "no result from '" + call->function + "' within " +
+                                                     std::to_string(call->timeout_ms) + " ms");
+            call->resolve(nullptr, &failure);
+        }
+    }
+
+    void keep_alive(clock_type::time_point now) {
+        if (_monitor.heartbeat_due(now)) {
+            begin_message(_out, {}, client_protocol, command::heartbeat);
+            send();
+        }
+        if (_monitor.expired(now)) {
+            log().warn("deferq client: broker {} silent for {} ms, reconnecting", options.broker,
+                       _monitor.silence(now).count());
+            connect();
+            resend_pending("reconnected");
+        }
+    }
+
+    // ---- from the broker
+    // --------------------------------------------------------------------------
+
+    void on_broker_message() { read_broker_message(_frames, _batch_in, *this); }
+
+    void on_heard() override { _monitor.heard(clock_type::now()); }
+
+    void on_reply(std::uint64_t correlation_id, const raw_reply& reply) override {
+        auto call = take(correlation_id);
+        if (!call) return; // cancelled, timed out or answered already: fire once
+        call->resolve(&reply, nullptr);
+    }
+
+    void on_error(std::uint64_t correlation_id, const Failure& failure) override {
+        auto call = take(correlation_id);
+        if (!call) return;
+        call->resolve(nullptr, &failure);
+    }
+
+    void on_progress(std::uint64_t correlation_id, double fraction,
+                     std::string_view note) override {
+        if (auto it = _pending.find(correlation_id); it != _pending.end() && it->second->progress)
+            it->second->progress(fraction, note);
+    }
+
+    void on_heartbeat(const broker_heartbeat& heartbeat) override {
+        if (_monitor.announced(heartbeat)) resend_pending("broker restarted");
+    }
+
+    void on_disconnect() override {
+        log().info("deferq client: broker is going away; reconnecting");
+        _monitor.forget_instance();
+        connect();
+        resend_pending("broker went away");
+    }
+
+    void on_bad_message(std::string_view reason) override {
+        log().warn("deferq client: dropped a bad message from the broker: {}", reason);
+    }
+
+    std::unique_ptr<zmq::context_t> _own_context;
+    zmq::context_t* _context;
+    std::thread _thread;
+    std::atomic<bool> _stopping{false};
+    std::atomic<std::uint64_t> _next_id{1};
+    std::atomic<std::size_t> _pending_count{0};
+    std::unique_ptr<zmq::socket_t> _socket;
+    std::vector<zmq::message_t> _frames;
+    std::vector<zmq::message_t> _out;
+    std::vector<zmq::message_t> _batch_out; ///< the BATCH being sent
+    protocol::batch_writer _outbox;         ///< requests and cancels of this turn (§3a)
+    protocol::batch_reader _batch_in;       ///< the BATCH being handled
+    std::unordered_map<std::uint64_t, std::shared_ptr<pending_call>> _pending;
+    std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> _deadlines;
+    broker_monitor _monitor;
+};
+
+} // namespace detail
+
+Client::Client(client_options options)
+    : _core(std::make_shared<detail::client_core>(nullptr, std::move(options))) {
+    _core->start();
+}
+
+Client::Client(zmq::context_t& context, client_options options)
+    : _core(std::make_shared<detail::client_core>(&context, std::move(options))) {
+    _core->start();
+}
+
+Client::~Client() {
+    if (_core->executor->in_executor_thread()) {
+        log().critical(
+            "deferq::Client destroyed on its own I/O thread (from a callback): aborting");
+        std::abort();
+    }
+    _core->stop();
+}
+
+std::size_t Client::pending() const {
+    return _core->pending();
+}
+std::string Client::id() const {
+    return detail::hex(_core->routing_id);
+}
+std::chrono::milliseconds Client::default_timeout() const {
+    return _core->options.default_timeout;
+}
+std::shared_ptr<detail::executor> Client::runner() const {
+    return _core->executor;
+}
+std::weak_ptr<detail::client_core> Client::core() const {
+    return _core;
+}
+
+std::uint64_t Client::submit(const call_options& options, std::string function,
+                             zmq::message_t arguments, detail::resolver resolve,
+                             detail::progress_sink progress) {
+    auto call = std::make_shared<detail::pending_call>();
+    call->function = std::move(function);
+    call->options.timeout_ms =
+        static_cast<std::uint32_t>(std::max<std::int64_t>(0, options.timeout.count()));
+    call->timeout_ms = call->options.timeout_ms;
+    call->options.priority = options.priority;
+    call->options.max_attempts =
+        options.retries < 0 ? 0 : static_cast<std::uint8_t>(std::min(options.retries + 1, 255));
+    call->arguments = std::move(arguments);
+    call->resolve = std::move(resolve);
+    call->progress = std::move(progress);
+    return _core->submit(std::move(call));
+}
+
+void Client::cancel_call(const std::weak_ptr<detail::client_core>& core,
+                         std::uint64_t correlation_id) {
+    if (auto alive = core.lock()) alive->cancel(correlation_id);
+}
+
+} // namespace deferq

@@ -1,0 +1,136 @@
+#pragma once
+/// msgpack helpers: arguments are a msgpack array, results a single msgpack value (docs/protocol.md
+/// §1). Encoding hands the packed buffer to ZeroMQ without a copy.
+
+#include <msgpack.hpp>
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+namespace deferq::codec {
+
+/// Thrown when bytes do not decode as the requested type. The message says what was expected.
+class decode_failure : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Turns a packed sbuffer into a message: small encodings are copied into an exact-size message (no
+/// heap block for ZeroMQ's inline small messages), large ones are handed over without a copy.
+zmq::message_t to_message(msgpack::sbuffer&& buffer);
+
+/// Initial size of encoding buffers: most arguments and results fit, so packing allocates once,
+/// small (msgpack's default is 8 KiB, which each pending call would otherwise hold).
+inline constexpr std::size_t initial_encode_buffer = 128;
+
+/// Packs the arguments as one msgpack array.
+template <typename... Args> zmq::message_t encode_args(const Args&... args) {
+    msgpack::sbuffer buffer(initial_encode_buffer);
+    msgpack::packer<msgpack::sbuffer> packer(buffer);
+    packer.pack_array(sizeof...(Args));
+    (packer.pack(args), ...);
+    return to_message(std::move(buffer));
+}
+
+/// Packs one value (a result).
+template <typename T> zmq::message_t encode_value(const T& value) {
+    msgpack::sbuffer buffer(initial_encode_buffer);
+    msgpack::pack(buffer, value);
+    return to_message(std::move(buffer));
+}
+
+/// Packs nil (the result of a void function).
+zmq::message_t encode_nil();
+
+/// Unpacks one msgpack value that must fill the whole frame. Throws decode_failure.
+msgpack::object_handle unpack(const void* data, std::size_t size);
+inline msgpack::object_handle unpack(const zmq::message_t& frame) {
+    return unpack(frame.data(), frame.size());
+}
+
+/// A readable name for a C++ type as users see it in signatures ("double", "vector<int64>").
+template <typename T> struct type_name { static std::string get(); };
+
+std::string demangle(const char* mangled);
+std::string msgpack_kind(const msgpack::object& object);
+
+template <typename T> std::string type_name<T>::get() {
+    return demangle(typeid(T).name());
+}
+#define DEFERQ_TYPE_NAME(type, text)                                                               \
+    template <> struct type_name<type> {                                                           \
+        static std::string get() { return text; }                                                  \
+    }
+DEFERQ_TYPE_NAME(bool, "bool");
+DEFERQ_TYPE_NAME(char, "char");
+DEFERQ_TYPE_NAME(signed char, "int8");
+DEFERQ_TYPE_NAME(unsigned char, "uint8");
+DEFERQ_TYPE_NAME(short, "int16");
+DEFERQ_TYPE_NAME(unsigned short, "uint16");
+DEFERQ_TYPE_NAME(int, "int32");
+DEFERQ_TYPE_NAME(unsigned int, "uint32");
+DEFERQ_TYPE_NAME(long, "int64");
+DEFERQ_TYPE_NAME(unsigned long, "uint64");
+DEFERQ_TYPE_NAME(long long, "int64");
+DEFERQ_TYPE_NAME(unsigned long long, "uint64");
+DEFERQ_TYPE_NAME(float, "float");
+DEFERQ_TYPE_NAME(double, "double");
+DEFERQ_TYPE_NAME(std::string, "string");
+DEFERQ_TYPE_NAME(msgpack::object, "any");
+#undef DEFERQ_TYPE_NAME
+template <typename T> struct type_name<std::vector<T>> {
+    static std::string get() { return "vector<" + type_name<T>::get() + ">"; }
+};
+template <typename T> struct type_name<std::optional<T>> {
+    static std::string get() { return "optional<" + type_name<T>::get() + ">"; }
+};
+template <typename K, typename V> struct type_name<std::map<K, V>> {
+    static std::string get() {
+        return "map<" + type_name<K>::get() + ", " + type_name<V>::get() + ">";
+    }
+};
+template <typename K, typename V> struct type_name<std::unordered_map<K, V>> {
+    static std::string get() {
+        return "map<" + type_name<K>::get() + ", " + type_name<V>::get() + ">";
+    }
+};
+template <typename A, typename B> struct type_name<std::pair<A, B>> {
+    static std::string get() {
+        return "pair<" + type_name<A>::get() + ", " + type_name<B>::get() + ">";
+    }
+};
+
+/// Converts a msgpack object to T; throws decode_failure naming both the expected and the found
+/// kind.
+template <typename T> T convert(const msgpack::object& object) {
+    try {
+        if constexpr (std::is_same_v<T, msgpack::object>)
+            return object;
+        else
+            return object.as<T>();
+    } catch (const std::exception&) {
+        throw decode_failure("expected " + type_name<T>::get() + ", got " + msgpack_kind(object));
+    }
+}
+
+/// Decodes bytes that hold exactly one msgpack value as T.
+template <typename T> T decode_value(const void* data, std::size_t size) {
+    auto handle = unpack(data, size);
+    return convert<T>(handle.get());
+}
+
+/// Decodes a whole frame as T.
+template <typename T> T decode_value(const zmq::message_t& frame) {
+    return decode_value<T>(frame.data(), frame.size());
+}
+
+} // namespace deferq::codec

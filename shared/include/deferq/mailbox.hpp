@@ -1,0 +1,62 @@
+#pragma once
+/// A many-producer, one-consumer queue whose consumer is an event loop: producers push from any
+/// thread; the loop polls fd() (with ZMQ_POLLIN, next to its sockets) and takes everything at once.
+/// This is how user threads and job threads talk to the thread that owns a ZeroMQ socket.
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+
+namespace deferq {
+
+template <typename T> class mailbox {
+public:
+    mailbox() : _fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+        if (_fd < 0) throw std::runtime_error("eventfd failed");
+    }
+    ~mailbox() { ::close(_fd); }
+    mailbox(const mailbox&) = delete;
+    mailbox& operator=(const mailbox&) = delete;
+
+    /// Any thread. Wakes the consumer only when the queue was empty.
+    void push(T item) {
+        bool was_empty;
+        {
+            std::lock_guard lock(_mutex);
+            was_empty = _items.empty();
+            _items.push_back(std::move(item));
+        }
+        if (was_empty) {
+            std::uint64_t one = 1;
+            [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
+        }
+    }
+
+    /// Consumer only: moves every queued item into `out` (appending) and clears the wake-up.
+    void take_all(std::deque<T>& out) {
+        std::uint64_t count;
+        [[maybe_unused]] auto got = ::read(_fd, &count, sizeof count);
+        std::lock_guard lock(_mutex);
+        if (out.empty())
+            out.swap(_items);
+        else {
+            for (auto& item : _items)
+                out.push_back(std::move(item));
+            _items.clear();
+        }
+    }
+
+    /// Readable while items may be waiting.
+    int fd() const { return _fd; }
+
+private:
+    int _fd;
+    std::mutex _mutex;
+    std::deque<T> _items;
+};
+
+} // namespace deferq

@@ -1,0 +1,76 @@
+#include "deferq/codec.hpp"
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+namespace deferq::codec {
+
+zmq::message_t to_message(msgpack::sbuffer&& buffer) {
+    auto size = buffer.size();
+    if (size <= 4096)
+        return zmq::message_t(buffer.data(), size); // one exact-size copy, buffer freed
+    char* data = buffer.release();
+    return zmq::message_t(
+        data, size, [](void* p, void*) { std::free(p); }, nullptr);
+}
+
+zmq::message_t encode_nil() {
+    static constexpr unsigned char nil = 0xc0;
+    return zmq::message_t(&nil, 1);
+}
+
+msgpack::object_handle unpack(const void* data, std::size_t size) {
+    try {
+        // No container or string may claim more elements than the bytes could hold, so a tiny
+        // hostile payload cannot make us reserve gigabytes.
+        auto most = std::max<std::size_t>(size, 1);
+        msgpack::unpack_limit limit(most, most, most, most, most, 512);
+        std::size_t offset = 0;
+        auto handle =
+            msgpack::unpack(static_cast<const char*>(data), size, offset, nullptr, nullptr, limit);
+        if (offset != size) throw decode_failure("trailing bytes after the msgpack value");
+        return handle;
+    } catch (const decode_failure&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw decode_failure(std::string("malformed msgpack: ") + e.what());
+    }
+}
+
+std::string demangle(const char* mangled) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> name(
+        abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+    return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
+
+std::string msgpack_kind(const msgpack::object& object) {
+    switch (object.type) {
+    case msgpack::type::NIL:
+        return "nil";
+    case msgpack::type::BOOLEAN:
+        return "bool";
+    case msgpack::type::POSITIVE_INTEGER:
+    case msgpack::type::NEGATIVE_INTEGER:
+        return "integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+        return "float";
+    case msgpack::type::STR:
+        return "string";
+    case msgpack::type::BIN:
+        return "binary";
+    case msgpack::type::ARRAY:
+        return "array of " + std::to_string(object.via.array.size);
+    case msgpack::type::MAP:
+        return "map";
+    case msgpack::type::EXT:
+        return "extension";
+    }
+    return "unknown";
+}
+
+} // namespace deferq::codec

@@ -1,0 +1,300 @@
+// Integration tests: a real broker and real workers (separate processes) over TCP on 127.0.0.1.
+
+#include "cluster.hpp"
+
+#include "deferq/client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <regex>
+#include <set>
+#include <thread>
+
+using namespace std::chrono_literals;
+using deferq::test::cluster;
+
+TEST_CASE("the reference scenario totals 330 with three different workers (CLI demo)",
+          "[cluster][demo]") {
+    cluster c("demo-cli");
+    c.start_broker();
+    for (auto name : {"w1", "w2", "w3"})
+        c.add_worker(name, {"--concurrency", "1", "--calculate-delay", "300"});
+
+    auto result = c.cli({"demo"});
+    INFO(result.output);
+    REQUIRE(result.exit_code == 0);
+    CHECK(result.output.find("total: 330") != std::string::npos);
+    std::set<std::string> workers;
+    std::regex served(R"(calculate\((\d+), (\d+)\) = (\d+)\s+\[worker (\S+)\])");
+    for (std::sregex_iterator it(result.output.begin(), result.output.end(), served), end;
+         it != end; ++it) {
+        CHECK(std::stoi((*it)[1]) + std::stoi((*it)[2]) == std::stoi((*it)[3]));
+        workers.insert((*it)[4]);
+    }
+    // The seed's point: the work is spread over the pool, not queued on one machine.
+    CHECK(workers.size() == 3);
+}
+
+TEST_CASE("the reference scenario through the library: callbacks, then and gather_results",
+          "[cluster][demo]") {
+    cluster c("demo-lib");
+    c.start_broker();
+    for (auto name : {"w1", "w2", "w3"})
+        c.add_worker(name, {"--concurrency", "1", "--calculate-delay", "300"});
+
+    deferq::Client client({.broker = c.client_endpoint()});
+    std::vector<deferq::Deferred<double>> results;
+    std::mutex mutex;
+    std::set<std::string> workers;
+    auto started = std::chrono::steady_clock::now();
+    for (auto [a, b] : {std::pair{42, 47}, {52, 58}, {62, 69}}) {
+        auto d = client.call<deferq::Reply<double>>("calculate", a, b);
+        d.add_callback([&](deferq::Reply<double>& reply) {
+            std::lock_guard lock(mutex);
+            workers.insert(reply.worker);
+        });
+        results.push_back(d.then([](deferq::Reply<double>& reply) { return reply.value; }));
+    }
+    auto values = deferq::gather_results(std::move(results)).get(30s);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    REQUIRE(values.size() == 3);
+    CHECK(values[0] + values[1] + values[2] == 330);
+    CHECK(values[0] == 89);
+    CHECK(values[1] == 110);
+    CHECK(values[2] == 131);
+    std::lock_guard lock(mutex);
+    CHECK(workers.size() == 3);
+    // Three 300 ms jobs in parallel take well under the 900 ms they would take in a row.
+#if !defined(__SANITIZE_THREAD__)
+    CHECK(elapsed < 850ms);
+#endif
+}
+
+TEST_CASE("10,000 pipelined add calls from 4 threads all return the right value, each exactly once",
+          "[cluster][load]") {
+    cluster c("pipelined");
+    c.start_broker();
+    c.add_worker("a", {"--concurrency", "2"});
+    c.add_worker("b", {"--concurrency", "2"});
+
+    deferq::Client client({.broker = c.client_endpoint()});
+    constexpr int threads = 4, per_thread = 2500;
+    std::vector<std::atomic<int>> fired(threads * per_thread);
+    std::vector<std::atomic<int>> wrong(threads * per_thread);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> callers;
+    std::vector<std::vector<deferq::Deferred<double>>> deferreds(threads);
+    for (int t = 0; t < threads; ++t) {
+        callers.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                int index = t * per_thread + i;
+                auto d = client.call_with<double>({.timeout = 60s}, "add", index, 0.5);
+                d.add_callbacks(
+                    [&, index](double value) {
+                        fired[index].fetch_add(1);
+                        if (value != index + 0.5) wrong[index].fetch_add(1);
+                    },
+                    [&, index](const deferq::Failure&) {
+                        fired[index].fetch_add(1);
+                        failures.fetch_add(1);
+                    });
+                deferreds[t].push_back(d);
+            }
+        });
+    }
+    for (auto& caller : callers)
+        caller.join();
+    for (auto& list : deferreds) {
+        auto all = deferq::gather_results(std::move(list)).get(120s);
+        CHECK(all.size() == per_thread);
+    }
+    REQUIRE(deferq::test::eventually([&] { return client.pending() == 0; }, 10s));
+    std::this_thread::sleep_for(200ms); // a second firing would show up here
+    int once = 0, not_once = 0, bad = 0;
+    for (int i = 0; i < threads * per_thread; ++i) {
+        (fired[i].load() == 1 ? once : not_once)++;
+        bad += wrong[i].load();
+    }
+    CHECK(once == threads * per_thread);
+    CHECK(not_once == 0);
+    CHECK(bad == 0);
+    CHECK(failures.load() == 0);
+}
+
+TEST_CASE("typed failures: unknown function, wrong arguments, a throwing handler, and the cluster "
+          "keeps serving",
+          "[cluster][errors]") {
+    cluster c("errors");
+    c.start_broker();
+    c.add_worker("w1", {"--concurrency", "2"});
+    deferq::Client client({.broker = c.client_endpoint()});
+
+    SECTION("an unknown function waits for a worker until its timeout") {
+        try {
+            client.call_with<double>({.timeout = 300ms}, "no_such_thing", 1).get(10s);
+            FAIL("expected a failure");
+        } catch (const deferq::Failure& failure) {
+            CHECK(failure.code() == deferq::error_code::timeout);
+        }
+    }
+    SECTION("wrong argument count names the function and its signature") {
+        try {
+            client.call<double>("add", 1).get(10s);
+            FAIL("expected a failure");
+        } catch (const deferq::Failure& failure) {
+            CHECK(failure.code() == deferq::error_code::bad_arguments);
+            CHECK_THAT(failure.message(), Catch::Contains("add(double, double)"));
+            CHECK(failure.worker() == "w1");
+        }
+    }
+    SECTION("wrong argument type names the argument") {
+        try {
+            client.call<double>("add", 1, "two").get(10s);
+            FAIL("expected a failure");
+        } catch (const deferq::Failure& failure) {
+            CHECK(failure.code() == deferq::error_code::bad_arguments);
+            CHECK_THAT(failure.message(),
+                       Catch::Contains("argument 2") && Catch::Contains("string"));
+        }
+    }
+    SECTION("a throwing handler gives remote_error with the exception's type and message") {
+        try {
+            client.call<std::int64_t>("fib", -1).get(10s);
+            FAIL("expected a failure");
+        } catch (const deferq::Failure& failure) {
+            CHECK(failure.code() == deferq::error_code::remote_error);
+            CHECK(failure.type() == "std::invalid_argument");
+            CHECK_THAT(failure.message(), Catch::Contains("fib"));
+        }
+    }
+    SECTION("a result of the wrong type gives bad_result") {
+        try {
+            client.call<std::string>("add", 1, 2).get(10s);
+            FAIL("expected a failure");
+        } catch (const deferq::Failure& failure) {
+            CHECK(failure.code() == deferq::error_code::bad_result);
+        }
+    }
+    // After every failure above the same worker still serves.
+    CHECK(client.call<double>("add", 20, 22).get(10s) == 42);
+    CHECK(client.call<std::int64_t>("fib", 10).get(10s) == 55);
+}
+
+TEST_CASE("a strict broker fails a call to a function nobody offers at once", "[cluster][errors]") {
+    cluster c("strict");
+    c.start_broker({"--strict"});
+    c.add_worker("w1");
+    deferq::Client client({.broker = c.client_endpoint()});
+    try {
+        client.call<double>("no_such_thing", 1).get(10s);
+        FAIL("expected a failure");
+    } catch (const deferq::Failure& failure) {
+        CHECK(failure.code() == deferq::error_code::no_such_function);
+        CHECK_THAT(failure.message(), Catch::Contains("no_such_thing"));
+    }
+    CHECK(client.call<double>("add", 1, 2).get(10s) == 3);
+}
+
+TEST_CASE("the CLI prints results and fails clearly", "[cluster][cli]") {
+    cluster c("cli");
+    c.start_broker();
+    c.add_worker("w1");
+    auto ok = c.cli({"call", "add", "40", "2.5"});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.output == "42.5\n");
+    auto structured = c.cli({"call", "--json", "echo", R"({"xs":[1,2,3],"name":"deferq"})"});
+    CHECK(structured.exit_code == 0);
+    CHECK_THAT(structured.output,
+               Catch::Contains(R"("name":"deferq")") && Catch::Contains(R"("xs":[1,2,3])"));
+    auto bad = c.cli({"call", "add", "1"});
+    CHECK(bad.exit_code == 1);
+    CHECK_THAT(bad.output, Catch::Contains("bad_arguments"));
+    auto late = c.cli({"--timeout", "300", "call", "nobody_offers_this"});
+    CHECK(late.exit_code == 1);
+    CHECK_THAT(late.output, Catch::Contains("timeout"));
+    for (const char* program : {DEFERQ_BROKER_BIN, DEFERQ_WORKER_BIN, DEFERQ_CLI_BIN}) {
+        auto help = deferq::test::run({program, "--help"}, 10s);
+        CHECK(help.exit_code == 0);
+        CHECK_THAT(help.output, Catch::Contains("--"));
+    }
+}
+
+TEST_CASE("options come from DEFERQ_* environment variables", "[cluster][cli]") {
+    cluster c("environment");
+    c.start_broker();
+    auto& worker = c.spawn_worker("ignored");
+    worker.kill();
+    // A worker configured only by environment.
+    deferq::test::process env_worker({DEFERQ_WORKER_BIN}, c.log_dir() + "/worker-env.log",
+                                     {{"DEFERQ_BROKER", c.worker_endpoint()},
+                                      {"DEFERQ_NAME", "from-env"},
+                                      {"DEFERQ_CALCULATE_DELAY", "10"}});
+    auto result =
+        deferq::test::run({DEFERQ_CLI_BIN, "call", "--show-worker", "calculate", "1", "2"}, 30s,
+                          {{"DEFERQ_BROKER", c.client_endpoint()}});
+    CHECK(result.exit_code == 0);
+    CHECK_THAT(result.output, Catch::Contains("3") && Catch::Contains("from-env"));
+}
+
+TEST_CASE("the seed example pair and the coroutine example total 330", "[cluster][examples]") {
+    cluster c("examples");
+    c.start_broker();
+    std::vector<std::unique_ptr<deferq::test::process>> workers;
+    for (int i = 0; i < 3; ++i) {
+        auto before = c.joined_count();
+        workers.push_back(std::make_unique<deferq::test::process>(
+            std::vector<std::string>{DEFERQ_EXAMPLE_WORKER_BIN, c.worker_endpoint(), "200"},
+            c.log_dir() + "/example-worker-" + std::to_string(i) + ".log"));
+        REQUIRE(deferq::test::eventually([&] { return c.joined_count() > before; }, 20s));
+    }
+    auto callbacks = deferq::test::run({DEFERQ_EXAMPLE_CLIENT_BIN, c.client_endpoint()}, 60s);
+    INFO(callbacks.output);
+    CHECK(callbacks.exit_code == 0);
+    CHECK_THAT(callbacks.output, Catch::Contains("42 + 47 = 89") && Catch::Contains("total: 330"));
+    auto coroutine = deferq::test::run({DEFERQ_EXAMPLE_COROUTINE_BIN, c.client_endpoint()}, 60s);
+    INFO(coroutine.output);
+    CHECK(coroutine.exit_code == 0);
+    CHECK_THAT(coroutine.output, Catch::Contains("total: 330"));
+    // SIGTERM drains and exits cleanly.
+    for (auto& worker : workers)
+        worker->signal(SIGTERM);
+    for (auto& worker : workers)
+        CHECK(worker->wait(10s) == std::optional<int>(0));
+}
+
+TEST_CASE("a long job does not strand prefetched jobs: its worker hands them back to idle workers",
+          "[cluster][flow]") {
+    // docs/protocol.md §6: a worker whose running job has lasted longer than its mean lowers its
+    // prefetch at once and hands back (DECLINE) the jobs it has not started.
+    cluster c("prefetch-strand");
+    c.start_broker();
+    c.add_worker("fast", {"--concurrency", "1"});
+    deferq::Client client({.broker = c.client_endpoint()});
+    // Thousands of tiny calls teach the worker a large prefetch.
+    std::vector<deferq::Deferred<double>> warm;
+    for (int i = 0; i < 3000; ++i)
+        warm.push_back(client.call<double>("add", i, 1));
+    for (auto& d : warm)
+        d.get(30s);
+    REQUIRE(deferq::test::eventually(
+        [&] { return c.status()["workers"][0]["prefetch"].get<int>() >= 5; }, 10s));
+
+    // Six 600 ms jobs all fit into that prefetch: the only worker takes them all.
+    std::vector<deferq::Deferred<deferq::Reply<std::int64_t>>> slow;
+    for (int i = 0; i < 6; ++i)
+        slow.push_back(
+            client.call_with<deferq::Reply<std::int64_t>>({.timeout = 60s}, "sleep_ms", 600));
+    REQUIRE(deferq::test::eventually(
+        [&] { return c.status()["workers"][0]["held"].get<int>() >= 2; }, 10s));
+    c.add_worker("idle", {"--concurrency", "1"});
+    std::map<std::string, int> served;
+    for (auto& d : slow)
+        ++served[d.get(60s).worker];
+    INFO("fast " << served["fast"] << ", idle " << served["idle"]);
+    // Stranded, the idle worker would get none of them; handed back, it runs about half.
+    CHECK(served["idle"] >= 2);
+    CHECK(served["fast"] + served["idle"] == 6);
+    CHECK_THAT(c.workers()[0]->log(), Catch::Contains("handed back"));
+}

@@ -1,0 +1,221 @@
+// msgpack helpers (shared/include/deferq/codec.hpp): argument arrays, results, conversions, type
+// names.
+
+#include "deferq/codec.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace codec = deferq::codec;
+
+namespace {
+
+/// Packs `value` as a one-element argument array, unpacks it and converts the element back.
+template <typename T> T through_arguments(const T& value) {
+    auto frame = codec::encode_args(value);
+    auto handle = codec::unpack(frame);
+    const auto& arguments = handle.get();
+    REQUIRE(arguments.type == msgpack::type::ARRAY);
+    REQUIRE(arguments.via.array.size == 1);
+    return codec::convert<T>(arguments.via.array.ptr[0]);
+}
+
+/// Packs `value` as a result and decodes it back.
+template <typename T> T through_result(const T& value) {
+    return codec::decode_value<T>(codec::encode_value(value));
+}
+
+template <typename T> void require_round_trip(const T& value) {
+    CHECK(through_arguments(value) == value);
+    CHECK(through_result(value) == value);
+}
+
+/// The message of the decode_failure that `action` throws; fails the test when it throws nothing.
+template <typename Action> std::string decode_failure_message(Action&& action) {
+    try {
+        action();
+    } catch (const codec::decode_failure& e) {
+        return e.what();
+    }
+    FAIL("no decode_failure was thrown");
+    return {};
+}
+
+zmq::message_t frame_of(std::initializer_list<unsigned char> bytes) {
+    std::vector<unsigned char> data(bytes);
+    return zmq::message_t(data.data(), data.size());
+}
+
+} // namespace
+
+TEST_CASE("int64 values round-trip, extremes included", "[codec]") {
+    for (std::int64_t value :
+         {std::int64_t{0}, std::int64_t{-1}, std::int64_t{127}, std::int64_t{-33},
+          std::int64_t{1} << 40, std::numeric_limits<std::int64_t>::min(),
+          std::numeric_limits<std::int64_t>::max()}) {
+        INFO("value " << value);
+        require_round_trip(value);
+    }
+}
+
+TEST_CASE("double values round-trip exactly", "[codec]") {
+    for (double value : {0.0, -2.5, 1.0 / 3.0, 1e308, std::numeric_limits<double>::denorm_min()}) {
+        INFO("value " << value);
+        require_round_trip(value);
+    }
+}
+
+TEST_CASE("bool values round-trip", "[codec]") {
+    require_round_trip(true);
+    require_round_trip(false);
+}
+
+TEST_CASE("strings round-trip, empty and binary ones included", "[codec]") {
+    require_round_trip(std::string());
+    require_round_trip(std::string("hello"));
+    require_round_trip(std::string("a\0b\xff", 4));
+    require_round_trip(std::string(70000, 'x'));
+}
+
+TEST_CASE("vector<int> round-trips", "[codec]") {
+    require_round_trip(std::vector<int>{});
+    require_round_trip(std::vector<int>{1, -2, 3, std::numeric_limits<int>::max(),
+                                        std::numeric_limits<int>::min()});
+}
+
+TEST_CASE("map<string, int> round-trips", "[codec]") {
+    require_round_trip(std::map<std::string, int>{});
+    require_round_trip(std::map<std::string, int>{{"one", 1}, {"minus two", -2}, {"", 0}});
+}
+
+TEST_CASE("optional<int> round-trips present and as nil", "[codec]") {
+    require_round_trip(std::optional<int>{5});
+    require_round_trip(std::optional<int>{});
+    // nil on the wire: the same byte as encode_nil().
+    auto frame = codec::encode_value(std::optional<int>{});
+    CHECK(std::string(static_cast<const char*>(frame.data()), frame.size()) ==
+          std::string("\xc0", 1));
+}
+
+TEST_CASE("encode_args packs every argument, in order, as one array", "[codec]") {
+    auto frame = codec::encode_args(std::int64_t{-7}, 2.5, true, std::string("s"));
+    auto handle = codec::unpack(frame);
+    const auto& arguments = handle.get();
+    REQUIRE(arguments.type == msgpack::type::ARRAY);
+    REQUIRE(arguments.via.array.size == 4);
+    CHECK(codec::convert<std::int64_t>(arguments.via.array.ptr[0]) == -7);
+    CHECK(codec::convert<double>(arguments.via.array.ptr[1]) == 2.5);
+    CHECK(codec::convert<bool>(arguments.via.array.ptr[2]));
+    CHECK(codec::convert<std::string>(arguments.via.array.ptr[3]) == "s");
+}
+
+TEST_CASE("encode_args with no arguments packs an empty array", "[codec]") {
+    auto frame = codec::encode_args();
+    auto handle = codec::unpack(frame);
+    REQUIRE(handle.get().type == msgpack::type::ARRAY);
+    CHECK(handle.get().via.array.size == 0);
+}
+
+TEST_CASE("encode_nil packs the single msgpack nil byte", "[codec]") {
+    auto frame = codec::encode_nil();
+    REQUIRE(frame.size() == 1);
+    CHECK(*static_cast<const unsigned char*>(frame.data()) == 0xc0);
+    CHECK(codec::unpack(frame).get().type == msgpack::type::NIL);
+    CHECK_FALSE(codec::decode_value<std::optional<int>>(frame).has_value());
+}
+
+TEST_CASE("convert<double> accepts an integer", "[codec]") {
+    CHECK(codec::decode_value<double>(codec::encode_value(3)) == 3.0);
+    CHECK(codec::decode_value<double>(codec::encode_value(-7)) == -7.0);
+    CHECK(codec::decode_value<double>(codec::encode_value(std::uint64_t{1} << 53)) ==
+          9007199254740992.0);
+}
+
+TEST_CASE("convert<int> of a string throws decode_failure naming int32 and string", "[codec]") {
+    auto frame = codec::encode_value(std::string("forty-two"));
+    auto message = decode_failure_message([&] { codec::decode_value<int>(frame); });
+    CHECK_THAT(message, Catch::Matchers::Contains("int32") && Catch::Matchers::Contains("string"));
+}
+
+TEST_CASE("convert<int> rejects an integer that does not fit in int32", "[codec]") {
+    auto frame = codec::encode_value(std::int64_t{1} << 40);
+    auto message = decode_failure_message([&] { codec::decode_value<int>(frame); });
+    CHECK_THAT(message, Catch::Matchers::Contains("int32") && Catch::Matchers::Contains("integer"));
+}
+
+TEST_CASE("convert of a container names the expected and the found kind", "[codec]") {
+    auto frame = codec::encode_value(std::map<std::string, int>{{"a", 1}});
+    auto message = decode_failure_message([&] { codec::decode_value<std::vector<int>>(frame); });
+    CHECK_THAT(message,
+               Catch::Matchers::Contains("vector<int32>") && Catch::Matchers::Contains("map"));
+
+    auto mixed = codec::encode_value(std::vector<std::string>{"x"});
+    auto element = decode_failure_message([&] { codec::decode_value<std::vector<int>>(mixed); });
+    CHECK_THAT(element, Catch::Matchers::Contains("vector<int32>"));
+}
+
+TEST_CASE("convert<bool> rejects an integer", "[codec]") {
+    auto frame = codec::encode_value(1);
+    auto message = decode_failure_message([&] { codec::decode_value<bool>(frame); });
+    CHECK_THAT(message, Catch::Matchers::Contains("bool") && Catch::Matchers::Contains("integer"));
+}
+
+TEST_CASE("unpack rejects malformed msgpack with decode_failure", "[codec]") {
+    SECTION("an empty frame") {
+        CHECK_THROWS_AS(codec::unpack(frame_of({})), codec::decode_failure);
+    }
+    SECTION("the never-used byte 0xc1") {
+        CHECK_THROWS_AS(codec::unpack(frame_of({0xc1})), codec::decode_failure);
+    }
+    SECTION("an array missing an element") {
+        CHECK_THROWS_AS(codec::unpack(frame_of({0x92, 0x01})), codec::decode_failure);
+    }
+    SECTION("a string shorter than its header says") {
+        CHECK_THROWS_AS(codec::unpack(frame_of({0xd9, 0x0a, 'a', 'b'})), codec::decode_failure);
+    }
+    SECTION("a truncated float64") {
+        CHECK_THROWS_AS(codec::unpack(frame_of({0xcb, 0x3f, 0xf0})), codec::decode_failure);
+    }
+    SECTION("an array header claiming 16 million elements in a 5-byte frame") {
+        CHECK_THROWS_AS(codec::unpack(frame_of({0xdd, 0x00, 0xff, 0xff, 0xff})),
+                        codec::decode_failure);
+    }
+}
+
+TEST_CASE("unpack rejects trailing bytes after the value with decode_failure", "[codec]") {
+    auto message = decode_failure_message([] { codec::unpack(frame_of({0x01, 0x02})); });
+    CHECK_THAT(message, Catch::Matchers::Contains("trailing"));
+    CHECK_THROWS_AS(codec::unpack(frame_of({0xc0, 0x00})), codec::decode_failure);
+    CHECK_THROWS_AS(codec::decode_value<int>(frame_of({0x05, 0xc0})), codec::decode_failure);
+    CHECK(codec::decode_value<int>(frame_of({0x05})) == 5);
+}
+
+TEST_CASE("type_name spells types as signatures show them", "[codec]") {
+    CHECK(codec::type_name<std::vector<std::int64_t>>::get() == "vector<int64>");
+    CHECK(codec::type_name<std::map<std::string, int>>::get() == "map<string, int32>");
+    CHECK(codec::type_name<std::optional<double>>::get() == "optional<double>");
+    CHECK(codec::type_name<bool>::get() == "bool");
+    CHECK(codec::type_name<std::string>::get() == "string");
+    CHECK(codec::type_name<std::uint64_t>::get() == "uint64");
+    CHECK(codec::type_name<msgpack::object>::get() == "any");
+    CHECK(codec::type_name<std::vector<std::optional<std::string>>>::get() ==
+          "vector<optional<string>>");
+}
+
+TEST_CASE("msgpack_kind names what was found", "[codec]") {
+    auto kind_of = [](const zmq::message_t& frame) {
+        return codec::msgpack_kind(codec::unpack(frame).get());
+    };
+    CHECK(kind_of(codec::encode_nil()) == "nil");
+    CHECK(kind_of(codec::encode_value(-3)) == "integer");
+    CHECK(kind_of(codec::encode_value(0.5)) == "float");
+    CHECK(kind_of(codec::encode_value(std::string("s"))) == "string");
+    CHECK(kind_of(codec::encode_args(1, 2)) == "array of 2");
+    CHECK(kind_of(codec::encode_value(std::map<std::string, int>{})) == "map");
+}

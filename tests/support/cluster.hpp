@@ -1,0 +1,69 @@
+#pragma once
+/// A deferq cluster of real processes on 127.0.0.1 for integration tests: one broker (ports chosen
+/// by the kernel, so parallel test runs never collide), any number of workers. Everything it
+/// started is killed when it goes away.
+
+#include "process.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace deferq::test {
+
+class cluster {
+public:
+    /// `name` names the log folder: <build>/test-logs/<name>-<pid>/.
+    explicit cluster(std::string name);
+    ~cluster();
+
+    /// Starts the broker and waits until it listens. `extra` are more command-line options.
+    void start_broker(std::vector<std::string> extra = {});
+    /// Starts the broker again on the same ports (after kill_broker or stop_broker).
+    void restart_broker();
+    void kill_broker();
+    process& broker() { return *_broker; }
+
+    /// Starts a worker process and waits until the broker logs that it joined.
+    process& add_worker(const std::string& name, std::vector<std::string> extra = {});
+    /// Starts a worker without waiting.
+    process& spawn_worker(const std::string& name, std::vector<std::string> extra = {});
+    std::vector<std::unique_ptr<process>>& workers() { return _workers; }
+
+    /// Times the broker logged "worker … joined".
+    int joined_count() const;
+
+    const std::string& client_endpoint() const { return _client_endpoint; }
+    const std::string& worker_endpoint() const { return _worker_endpoint; }
+    /// "127.0.0.1:PORT" when the broker was started with --http; empty otherwise.
+    const std::string& http_endpoint() const { return _http_endpoint; }
+    const std::string& log_dir() const { return _log_dir; }
+
+    /// The broker's mmi.status as JSON (throws deferq::Failure if it does not answer in 10 s).
+    nlohmann::json status();
+    /// One counter of mmi.status.
+    std::uint64_t counter(const std::string& name) {
+        return status()["counters"][name].get<std::uint64_t>();
+    }
+    /// Resident memory of the broker process, bytes.
+    std::size_t broker_rss();
+
+    /// Runs `deferq` (the CLI) against this cluster.
+    run_result cli(std::vector<std::string> args,
+                   std::chrono::milliseconds timeout = std::chrono::seconds{60});
+
+private:
+    void launch_broker(const std::string& clients, const std::string& workers);
+
+    std::string _log_dir;
+    std::vector<std::string> _broker_extra;
+    std::unique_ptr<process> _broker;
+    std::vector<std::unique_ptr<process>> _workers;
+    std::string _client_endpoint, _worker_endpoint, _http_endpoint;
+    int _broker_starts = 0;
+};
+
+} // namespace deferq::test

@@ -1,0 +1,649 @@
+#include "deferq/worker.hpp"
+
+#include "deferq/heartbeat.hpp"
+#include "deferq/mailbox.hpp"
+#include "deferq/protocol.hpp"
+#include "deferq/random_id.hpp"
+#include "deferq/signals.hpp"
+
+#include "deferq/log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace deferq {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using namespace protocol;
+
+/// A round trip to the broker that prefetch should cover (docs/protocol.md §6).
+inline constexpr std::chrono::microseconds assumed_round_trip{2000};
+inline constexpr std::uint32_t max_adaptive_prefetch = 128;
+inline constexpr std::chrono::milliseconds progress_interval{100};
+
+struct job_record {
+    std::uint64_t id;
+    std::string function;
+    std::uint32_t attempt;
+    std::optional<clock_type::time_point> deadline;
+    zmq::message_t payload;
+    const bound_handler* handler;
+    std::uint64_t generation; ///< connection the job arrived on
+    std::atomic<bool> cancelled{false};
+    std::atomic<std::int64_t> last_progress{0}; ///< steady clock ns
+    std::atomic<std::int64_t> started{0};       ///< steady clock ns when a pool thread took it
+};
+
+struct outcome {
+    enum class kind { reply, error, progress, wake };
+    explicit outcome(kind what, std::shared_ptr<job_record> job = nullptr)
+        : what(what), job(std::move(job)) {}
+    kind what;
+    std::shared_ptr<job_record> job;
+    zmq::message_t payload;
+    error_code code = error_code::remote_error;
+    std::string type;
+    std::string message;
+    double fraction = 0;
+    std::chrono::nanoseconds service_time{0};
+};
+
+std::string default_worker_name() {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+std::string current_exception_type() {
+    auto* type = abi::__cxa_current_exception_type();
+    return type ? codec::demangle(type->name()) : "unknown";
+}
+
+} // namespace
+
+class worker_impl {
+public:
+    worker_impl(zmq::context_t* shared_context, worker_options options)
+        : _options(std::move(options)) {
+        if (!shared_context) _own_context = std::make_unique<zmq::context_t>();
+        _context = shared_context ? shared_context : _own_context.get();
+        if (_options.name.empty()) _options.name = default_worker_name();
+        if (_options.concurrency == 0)
+            _options.concurrency = std::max(1u, std::thread::hardware_concurrency());
+    }
+
+    ~worker_impl() { stop_pool(); }
+
+    void define(std::string name, bound_handler handler) {
+        if (name.empty() || name.size() > default_max_function_name)
+            throw std::invalid_argument("function name must be 1 to " +
+                                        std::to_string(default_max_function_name) + " bytes");
+        _handlers[std::move(name)] = std::move(handler);
+    }
+
+    std::vector<std::string> functions() const {
+        std::vector<std::string> names;
+        for (const auto& [name, handler] : _handlers)
+            names.push_back(name);
+        return names;
+    }
+
+    void stop() {
+        _stop_requested = true;
+        _outcomes.push(outcome(outcome::kind::wake));
+    }
+
+    void run() {
+        if (_handlers.empty()) throw std::logic_error("Worker::run: no functions defined");
+        std::optional<termination_signals> signals;
+        if (_options.handle_signals) signals.emplace();
+        start_pool();
+        connect();
+        log().info("worker {} serving {} function(s) with {} slot(s) from {}", _options.name,
+                   _handlers.size(), _options.concurrency, _options.broker);
+        std::deque<outcome> outcomes;
+        while (true) {
+            _monitor.loop_tick(clock_type::now());
+            zmq::pollitem_t items[] = {{_socket->handle(), 0, ZMQ_POLLIN, 0},
+                                       {nullptr, _outcomes.fd(), ZMQ_POLLIN, 0},
+                                       {nullptr, signals ? signals->fd() : -1, ZMQ_POLLIN, 0}};
+            protocol::poll(items, signals ? 3 : 2, std::chrono::milliseconds{_draining ? 20 : 100});
+            if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
+                for (int i = 0; i < 256 && receive_frames(*_socket, _frames); ++i)
+                    on_broker_message();
+            hand_to_pool();
+            if (items[1].revents & ZMQ_POLLIN)
+                _outcomes.take_all(outcomes); // set whenever outcomes wait
+            while (!outcomes.empty()) {
+                on_outcome(outcomes.front());
+                outcomes.pop_front();
+            }
+            flush_outbox(); // what this turn answered goes out as one BATCH (§3a)
+            if (!_draining && (_stop_requested || (signals && signals->received()))) begin_drain();
+            auto now = clock_type::now();
+            _monitor.loop_tick(now);
+            if (_draining && (_outstanding == 0 || now >= _drain_deadline)) break;
+            keep_alive(now);
+        }
+        finish();
+    }
+
+    worker_counters counters;
+    worker_options _options;
+
+private:
+    // ---- connection
+    // --------------------------------------------------------------------------------
+
+    void connect() {
+        if (_socket) {
+            // Jobs of the old connection are no longer ours: the broker requeued them.
+            for (auto& [id, job] : _jobs)
+                job->cancelled = true;
+            bump_reconnects();
+        }
+        _socket = std::make_unique<zmq::socket_t>(*_context, zmq::socket_type::dealer);
+        _socket->set(zmq::sockopt::routing_id, random_routing_id());
+        _socket->set(zmq::sockopt::linger, 0);
+        _socket->set(zmq::sockopt::sndhwm, 0);
+        if (_options.curve_keys)
+            curve::make_client(*_socket, *_options.curve_keys, _options.curve_server_key);
+        _socket->connect(_options.broker);
+        ++_generation;
+        _outstanding = 0;
+        _jobs.clear();
+        _outbox.clear(); // answers for the old connection: the broker took those jobs back
+        _incoming.clear();
+        _current_prefetch = _options.prefetch.value_or(adaptive_prefetch());
+        begin_message(_out, {}, worker_protocol, ready);
+        _out.push_back(string_frame(_options.name));
+        _out.push_back(u32_frame(_options.concurrency));
+        _out.push_back(u32_frame(_current_prefetch));
+        for (const auto& [name, handler] : _handlers)
+            _out.push_back(string_frame(name));
+        send();
+        auto now = clock_type::now();
+        _monitor.connected(now);
+        _last_credit = now;
+        if (_draining) send_command(command::drain);
+    }
+
+    void bump_reconnects() { counters.reconnects.fetch_add(1, std::memory_order_relaxed); }
+
+    /// Sends `_out` (a message in its single form), after what the outbox holds: messages keep
+    /// their order.
+    void send() {
+        flush_outbox();
+        send_frames(*_socket, _out);
+        _monitor.sent(clock_type::now());
+    }
+
+    void flush_outbox() {
+        if (_outbox.empty()) return;
+        send_batch(*_socket, _batch_out, {}, worker_protocol, _outbox);
+        _monitor.sent(clock_type::now());
+    }
+
+    void send_command(command cmd) {
+        begin_message(_out, {}, worker_protocol, cmd);
+        send();
+    }
+
+    /// Heartbeats and broker liveness (docs/protocol.md §4).
+    void keep_alive(clock_type::time_point now) {
+        if (_monitor.heartbeat_due(now)) send_command(command::heartbeat);
+        if (_monitor.expired(now)) {
+            log().warn("worker {}: broker silent for {} ms, reconnecting", _options.name,
+                       _monitor.silence(now).count());
+            connect();
+        }
+        if (!_options.prefetch && !_draining && now - _last_credit >= progress_interval) {
+            // A job running longer than the mean says more than the mean: a worker that learnt
+            // a big prefetch from fast jobs must not strand slow ones behind a slow one.
+            auto wanted = adaptive_prefetch(longest_running(now));
+            if (wanted != _current_prefetch) {
+                bool fell = wanted < _current_prefetch;
+                _current_prefetch = wanted;
+                begin_message(_out, {}, worker_protocol, command::credit);
+                _out.push_back(u32_frame(wanted));
+                send();
+                if (fell) hand_back_beyond(wanted);
+            }
+            _last_credit = now;
+        }
+    }
+
+    /// Prefetch covering one broker round trip (docs/protocol.md §6), from the mean service time,
+    /// or from how long the longest running job has run when that is longer.
+    std::uint32_t adaptive_prefetch(double running_ns = 0) const {
+        auto service_ns = std::max(_mean_service_ns, running_ns);
+        if (service_ns <= 0) return 0;
+        auto covered = static_cast<double>(_options.concurrency) *
+                       std::chrono::duration<double, std::nano>(assumed_round_trip).count() /
+                       service_ns;
+        return static_cast<std::uint32_t>(
+            std::clamp(covered, 0.0, static_cast<double>(max_adaptive_prefetch)));
+    }
+
+    /// How long the longest running job of this connection has run, ns (0: none runs).
+    double longest_running(clock_type::time_point now) const {
+        std::int64_t earliest = 0;
+        for (const auto& [id, job] : _jobs) {
+            auto started = job->started.load(std::memory_order_relaxed);
+            if (started != 0 && (earliest == 0 || started < earliest)) earliest = started;
+        }
+        if (earliest == 0) return 0;
+        return static_cast<double>(now.time_since_epoch().count() - earliest);
+    }
+
+    /// The prefetch fell: jobs waiting for a slot beyond the new prefetch go back to the broker
+    /// (DECLINE, after the CREDIT), which gives them to workers with free slots.
+    void hand_back_beyond(std::uint32_t prefetch) {
+        std::vector<std::shared_ptr<job_record>> surplus;
+        {
+            std::lock_guard lock(_pool_mutex);
+            while (_pool_queue.size() > prefetch) {
+                surplus.push_back(std::move(_pool_queue.back()));
+                _pool_queue.pop_back();
+            }
+        }
+        if (surplus.empty()) return;
+        // Newest first: the broker puts each at the front of its queue, so they keep their order.
+        for (auto& job : surplus)
+            decline(job);
+        counters.jobs_handed_back.fetch_add(surplus.size(), std::memory_order_relaxed);
+        log().debug("worker {}: a job has run {:.0f} ms: prefetch {}, handed back {} job(s)",
+                    _options.name, longest_running(clock_type::now()) / 1e6, prefetch,
+                    surplus.size());
+    }
+
+    // ---- from the broker
+    // ---------------------------------------------------------------------------
+
+    void on_broker_message() {
+        auto head = decode_header(_frames);
+        if (auto* error = std::get_if<decode_error>(&head)) return bad_message(error->reason);
+        auto [protocol_id, cmd] = std::get<header>(head);
+        if (protocol_id != worker_protocol) return bad_message("unknown protocol id");
+        _monitor.heard(clock_type::now());
+        switch (cmd) {
+        case command::request: {
+            auto request = decode_job_request(_frames);
+            if (auto* error = std::get_if<decode_error>(&request))
+                return bad_message(error->reason);
+            const auto& job = std::get<job_request>(request);
+            return on_job(job, std::move(_frames[job.payload_index]));
+        }
+        case command::cancel: {
+            auto cancel = decode_job_only(_frames);
+            if (auto* error = std::get_if<decode_error>(&cancel)) return bad_message(error->reason);
+            return on_cancel(std::get<job_only>(cancel).job_id);
+        }
+        case command::batch: {
+            if (_frames.size() != 4) return bad_message("BATCH must be 1 frame");
+            if (auto error = _batch_in.parse(view(_frames[3]))) return bad_message(*error);
+            for (std::size_t i = 0; i < _batch_in.size(); ++i)
+                on_batch_record(_batch_in.record(i));
+            return;
+        }
+        case command::heartbeat: {
+            auto heartbeat = decode_broker_heartbeat(_frames);
+            if (auto* error = std::get_if<decode_error>(&heartbeat))
+                return bad_message(error->reason);
+            const auto& beat = std::get<broker_heartbeat>(heartbeat);
+            if (_monitor.announced(beat)) {
+                log().info("worker {}: broker restarted, registering again", _options.name);
+                return connect();
+            }
+            return;
+        }
+        case command::disconnect:
+            log().info("worker {}: broker asked to reconnect", _options.name);
+            _monitor.forget_instance();
+            return connect();
+        default:
+            return bad_message("unexpected command " + std::string(to_string(cmd)));
+        }
+    }
+
+    void bad_message(std::string_view reason) {
+        log().warn("worker {}: dropped a bad message from the broker: {}", _options.name, reason);
+    }
+
+    /// One record of a BATCH from the broker: a REQUEST or a CANCEL (docs/protocol.md §3a).
+    void on_batch_record(const batch_record& record) {
+        if (record.cmd == command::request) {
+            auto request = decode_job_request(record.frames);
+            if (auto* error = std::get_if<decode_error>(&request))
+                return bad_message(error->reason);
+            const auto& job = std::get<job_request>(request);
+            return on_job(job, zmq::message_t(job.payload.data(), job.payload.size()));
+        }
+        if (record.cmd == command::cancel) {
+            auto cancel = decode_job_only(record.frames);
+            if (auto* error = std::get_if<decode_error>(&cancel)) return bad_message(error->reason);
+            return on_cancel(std::get<job_only>(cancel).job_id);
+        }
+        bad_message("BATCH record " + std::string(to_string(record.cmd)));
+    }
+
+    void on_cancel(std::uint64_t job_id) {
+        if (auto it = _jobs.find(job_id); it != _jobs.end()) it->second->cancelled = true;
+    }
+
+    void on_job(const job_request& request, zmq::message_t payload) {
+        auto handler = _handlers.find(request.function);
+        if (handler == _handlers.end()) {
+            send_error(request.job_id, error_code::no_such_function, "",
+                       "worker " + _options.name + " does not offer '" +
+                           std::string(request.function) + "'");
+            return;
+        }
+        auto job = std::make_shared<job_record>();
+        job->id = request.job_id;
+        job->function = std::string(request.function);
+        job->attempt = request.attempt;
+        if (request.deadline_ms)
+            job->deadline = clock_type::now() + std::chrono::milliseconds{request.deadline_ms};
+        job->payload = std::move(payload);
+        job->handler = &handler->second;
+        job->generation = _generation;
+        _jobs[job->id] = job;
+        ++_outstanding;
+        if (_draining) {
+            decline(job);
+            return;
+        }
+        _incoming.push_back(std::move(job));
+    }
+
+    /// Gives the pool the jobs this turn received, under one lock.
+    void hand_to_pool() {
+        if (_incoming.empty()) return;
+        auto count = _incoming.size();
+        {
+            std::lock_guard lock(_pool_mutex);
+            for (auto& job : _incoming)
+                _pool_queue.push_back(std::move(job));
+        }
+        _incoming.clear();
+        if (count == 1)
+            _pool_ready.notify_one();
+        else
+            _pool_ready.notify_all();
+    }
+
+    void send_error(std::uint64_t job_id, error_code code, std::string_view type,
+                    std::string_view message) {
+        if (_outbox.full()) flush_outbox();
+        _outbox.begin(command::error, 4);
+        _outbox.u64(job_id);
+        _outbox.u8(static_cast<std::uint8_t>(code));
+        _outbox.bytes(type);
+        _outbox.bytes(message);
+    }
+
+    void decline(const std::shared_ptr<job_record>& job) {
+        begin_message(_out, {}, worker_protocol, command::decline);
+        _out.push_back(u64_frame(job->id));
+        send();
+        _jobs.erase(job->id);
+        --_outstanding;
+    }
+
+    // ---- from the pool
+    // ----------------------------------------------------------------------------
+
+    void on_outcome(outcome& result) {
+        if (result.what == outcome::kind::wake) return;
+        auto& job = *result.job;
+        if (job.generation != _generation) {
+            // The job came on a connection that is gone: the broker has given it to another worker.
+            if (result.what != outcome::kind::progress) {
+                auto dropped =
+                    counters.late_results_dropped.fetch_add(1, std::memory_order_relaxed) + 1;
+                log().info("worker {}: dropped late result of job {} from a previous connection "
+                           "({} so far)",
+                           _options.name, job.id, dropped);
+            }
+            return;
+        }
+        if (result.what == outcome::kind::progress) {
+            begin_message(_out, {}, worker_protocol, command::progress);
+            _out.push_back(u64_frame(job.id));
+            _out.push_back(f64_frame(result.fraction));
+            _out.push_back(string_frame(result.message));
+            return send();
+        }
+        if (result.service_time.count() > 0) {
+            auto sample = static_cast<double>(result.service_time.count());
+            _mean_service_ns =
+                _mean_service_ns <= 0 ? sample : 0.8 * _mean_service_ns + 0.2 * sample;
+        }
+        if (result.what == outcome::kind::reply) {
+            counters.jobs_done.fetch_add(1, std::memory_order_relaxed);
+            if (result.payload.size() <= max_batched_payload) {
+                if (_outbox.full()) flush_outbox();
+                _outbox.begin(command::reply, 2);
+                _outbox.u64(job.id);
+                _outbox.bytes(view(result.payload));
+            } else {
+                begin_message(_out, {}, worker_protocol, command::reply);
+                _out.push_back(u64_frame(job.id));
+                _out.push_back(std::move(result.payload));
+                send();
+            }
+        } else {
+            if (result.code == error_code::cancelled)
+                counters.jobs_cancelled.fetch_add(1, std::memory_order_relaxed);
+            else
+                counters.jobs_failed.fetch_add(1, std::memory_order_relaxed);
+            send_error(job.id, result.code, result.type, result.message);
+        }
+        _jobs.erase(job.id);
+        --_outstanding;
+    }
+
+    // ---- drain
+    // ------------------------------------------------------------------------------------
+
+    void begin_drain() {
+        _draining = true;
+        _drain_deadline = clock_type::now() + _options.drain_timeout;
+        send_command(command::drain);
+        std::deque<std::shared_ptr<job_record>> not_started;
+        {
+            std::lock_guard lock(_pool_mutex);
+            not_started.swap(_pool_queue);
+        }
+        for (auto& job : not_started)
+            decline(job);
+        log().info("worker {} draining: handed back {} job(s), finishing {}", _options.name,
+                   not_started.size(), _outstanding);
+    }
+
+    void finish() {
+        if (_outstanding > 0) {
+            log().warn(
+                "worker {}: drain timeout with {} job(s) still running; leaving them to the broker",
+                _options.name, _outstanding);
+            for (auto& [id, job] : _jobs)
+                job->cancelled = true;
+        }
+        send_command(command::disconnect);
+        stop_pool();
+        _socket->set(zmq::sockopt::linger, 1000); // let DISCONNECT reach the broker
+        _socket.reset();
+        log().info("worker {} stopped", _options.name);
+    }
+
+    // ---- the pool
+    // ---------------------------------------------------------------------------------
+
+    void start_pool() {
+        _pool_stopping = false;
+        for (unsigned i = 0; i < _options.concurrency; ++i)
+            _pool.emplace_back([this] { pool_thread(); });
+    }
+
+    void stop_pool() {
+        {
+            std::lock_guard lock(_pool_mutex);
+            _pool_stopping = true;
+        }
+        _pool_ready.notify_all();
+        for (auto& thread : _pool)
+            thread.join();
+        _pool.clear();
+    }
+
+    void pool_thread() {
+        while (true) {
+            std::shared_ptr<job_record> job;
+            {
+                std::unique_lock lock(_pool_mutex);
+                _pool_ready.wait(lock, [this] { return _pool_stopping || !_pool_queue.empty(); });
+                if (_pool_stopping) return;
+                job = std::move(_pool_queue.front());
+                _pool_queue.pop_front();
+            }
+            _outcomes.push(execute(job));
+        }
+    }
+
+    outcome execute(const std::shared_ptr<job_record>& job) {
+        outcome result(outcome::kind::error, job);
+        if (job->cancelled) {
+            result.code = error_code::cancelled;
+            result.message = "cancelled before it started";
+            return result;
+        }
+        if (job->deadline && clock_type::now() >= *job->deadline) {
+            result.code = error_code::timeout;
+            result.message = "deadline passed before it started";
+            return result;
+        }
+        auto progress = [this, weak = std::weak_ptr<job_record>(job)](double fraction,
+                                                                      std::string_view note) {
+            auto job = weak.lock();
+            if (!job) return;
+            auto now = clock_type::now().time_since_epoch().count();
+            auto last = job->last_progress.load();
+            if (now - last < std::chrono::nanoseconds(progress_interval).count()) return;
+            if (!job->last_progress.compare_exchange_strong(last, now)) return;
+            outcome update(outcome::kind::progress, job);
+            update.fraction = std::isfinite(fraction) ? std::clamp(fraction, 0.0, 1.0) : 0.0;
+            update.message = std::string(note);
+            _outcomes.push(std::move(update));
+        };
+        JobContext context(job->id, job->function, job->attempt, job->deadline, job->cancelled,
+                           progress);
+        auto started = clock_type::now();
+        job->started.store(started.time_since_epoch().count(), std::memory_order_relaxed);
+        try {
+            auto arguments = codec::unpack(job->payload);
+            result.payload = (*job->handler)(arguments.get(), context);
+            result.what = outcome::kind::reply;
+        } catch (const bad_arguments_error& e) {
+            result.code = error_code::bad_arguments;
+            result.message = e.what();
+        } catch (const codec::decode_failure& e) {
+            result.code = error_code::bad_arguments;
+            result.message = job->function + ": " + e.what();
+        } catch (const std::exception& e) {
+            result.code = error_code::remote_error;
+            result.type = codec::demangle(typeid(e).name());
+            result.message = e.what();
+        } catch (...) {
+            result.code = error_code::remote_error;
+            result.type = current_exception_type();
+            result.message = "non-standard exception";
+        }
+        result.service_time = clock_type::now() - started;
+        if (result.what == outcome::kind::reply && job->cancelled) {
+            result.what = outcome::kind::error;
+            result.code = error_code::cancelled;
+            result.message = "cancelled while running";
+        } else if (result.what == outcome::kind::error && result.code == error_code::remote_error) {
+            // A handler that throws once JobContext::cancelled() is true was told to stop (builtins
+            // throw "… cancelled"): the caller learns why it stopped, not that it threw. Otherwise
+            // a call whose deadline passes while it runs could end with remote_error instead of
+            // timeout when this ERROR reaches the broker and client before their own deadlines
+            // fire.
+            if (job->cancelled) {
+                result.code = error_code::cancelled;
+                result.message = "cancelled while running (" + result.message + ")";
+            } else if (job->deadline && clock_type::now() >= *job->deadline) {
+                result.code = error_code::timeout;
+                result.message = "deadline passed while running (" + result.message + ")";
+            }
+        }
+        return result;
+    }
+
+    std::unique_ptr<zmq::context_t> _own_context;
+    zmq::context_t* _context;
+    std::map<std::string, bound_handler, std::less<>> _handlers;
+    std::unique_ptr<zmq::socket_t> _socket;
+    std::vector<zmq::message_t> _frames;
+    std::vector<zmq::message_t> _out;
+    std::vector<zmq::message_t> _batch_out;             ///< the BATCH being sent
+    protocol::batch_writer _outbox;                     ///< answers of this turn (§3a)
+    protocol::batch_reader _batch_in;                   ///< the BATCH being handled
+    std::vector<std::shared_ptr<job_record>> _incoming; ///< jobs of this turn, for the pool
+    std::unordered_map<std::uint64_t, std::shared_ptr<job_record>>
+        _jobs; ///< received, not answered
+    std::size_t _outstanding = 0;
+    std::uint64_t _generation = 0;
+    broker_monitor _monitor;
+    clock_type::time_point _last_credit{};
+    std::uint32_t _current_prefetch = 0;
+    double _mean_service_ns = 0;
+    std::atomic<bool> _stop_requested{false};
+    bool _draining = false;
+    clock_type::time_point _drain_deadline{};
+    mailbox<outcome> _outcomes;
+
+    std::vector<std::thread> _pool;
+    std::mutex _pool_mutex;
+    std::condition_variable _pool_ready;
+    std::deque<std::shared_ptr<job_record>> _pool_queue;
+    bool _pool_stopping = false;
+};
+
+Worker::Worker(worker_options options)
+    : _impl(std::make_unique<worker_impl>(nullptr, std::move(options))) {}
+Worker::Worker(zmq::context_t& context, worker_options options)
+    : _impl(std::make_unique<worker_impl>(&context, std::move(options))) {}
+Worker::~Worker() = default;
+void Worker::define_bound(std::string name, bound_handler handler) {
+    _impl->define(std::move(name), std::move(handler));
+}
+std::vector<std::string> Worker::functions() const {
+    return _impl->functions();
+}
+void Worker::run() {
+    _impl->run();
+}
+void Worker::stop() {
+    _impl->stop();
+}
+const worker_counters& Worker::counters() const {
+    return _impl->counters;
+}
+const std::string& Worker::name() const {
+    return _impl->_options.name;
+}
+
+} // namespace deferq
