@@ -267,10 +267,10 @@ private:
         auto pending = std::move(_pending);
         _pending.clear();
         _pending_count = 0;
-        if (!pending.empty()) {
-            begin_message(_out, {}, client_protocol, command::disconnect);
-            send();
-        }
+        // Always: the broker forgets this client now (and drops what it still holds for it)
+        // instead of expiring it later, which would count a clean close as clients_expired.
+        begin_message(_out, {}, client_protocol, command::disconnect);
+        send();
         std::vector<std::shared_ptr<pending_call>> calls;
         for (auto& [id, call] : pending)
             calls.push_back(call);
