@@ -42,7 +42,7 @@ TEST_CASE("the reference scenario through the library: callbacks, then and gathe
     cluster c("demo-lib");
     c.start_broker();
     for (auto name : {"w1", "w2", "w3"})
-        c.add_worker(name, {"--concurrency", "1", "--calculate-delay", "300"});
+        c.add_worker(name, {"--concurrency", "1", "--calculate-delay", "1000"});
 
     deferq::Client client({.broker = c.client_endpoint()});
     std::vector<deferq::Deferred<double>> results;
@@ -66,10 +66,9 @@ TEST_CASE("the reference scenario through the library: callbacks, then and gathe
     CHECK(values[2] == 131);
     std::lock_guard lock(mutex);
     CHECK(workers.size() == 3);
-    // Three 300 ms jobs in parallel take well under the 900 ms they would take in a row.
-#if !defined(__SANITIZE_THREAD__)
-    CHECK(elapsed < 850ms);
-#endif
+    // Three 1 s jobs in parallel take well under the 3 s they would take in a row (a whole second
+    // of slack for a loaded machine, sanitizers included).
+    CHECK(elapsed < 2000ms);
 }
 
 TEST_CASE("10,000 pipelined add calls from 4 threads all return the right value, each exactly once",
@@ -272,29 +271,33 @@ TEST_CASE("a long job does not strand prefetched jobs: its worker hands them bac
     c.start_broker();
     c.add_worker("fast", {"--concurrency", "1"});
     deferq::Client client({.broker = c.client_endpoint()});
-    // Thousands of tiny calls teach the worker a large prefetch.
-    std::vector<deferq::Deferred<double>> warm;
-    for (int i = 0; i < 3000; ++i)
-        warm.push_back(client.call<double>("add", i, 1));
-    for (auto& d : warm)
-        d.get(30s);
-    REQUIRE(deferq::test::eventually(
-        [&] { return c.status()["workers"][0]["prefetch"].get<int>() >= 5; }, 10s));
+    // Thousands of tiny calls teach the worker a large prefetch (a mean service time under
+    // 400 µs); rounds until it has, as one preempted call near the end can keep the mean up.
+    auto prefetch = [&] { return c.status()["workers"][0]["prefetch"].get<int>(); };
+    for (int round = 0; round < 10 && prefetch() < 5; ++round) {
+        std::vector<deferq::Deferred<double>> warm;
+        for (int i = 0; i < 500; ++i)
+            warm.push_back(client.call<double>("add", i, 1));
+        for (auto& d : warm)
+            d.get(30s);
+        deferq::test::eventually([&] { return prefetch() >= 5; }, 1s);
+    }
+    REQUIRE(prefetch() >= 5);
 
-    // Six 600 ms jobs all fit into that prefetch: the only worker takes them all.
+    // Six 2 s jobs all fit into that prefetch: the only worker takes them all, and once the first
+    // has run past the mean it hands the other five back (logged at debug level).
     std::vector<deferq::Deferred<deferq::Reply<std::int64_t>>> slow;
     for (int i = 0; i < 6; ++i)
         slow.push_back(
-            client.call_with<deferq::Reply<std::int64_t>>({.timeout = 60s}, "sleep_ms", 600));
+            client.call_with<deferq::Reply<std::int64_t>>({.timeout = 120s}, "sleep_ms", 2000));
     REQUIRE(deferq::test::eventually(
-        [&] { return c.status()["workers"][0]["held"].get<int>() >= 2; }, 10s));
+        [&] { return c.workers()[0]->log().find("handed back") != std::string::npos; }, 10s));
     c.add_worker("idle", {"--concurrency", "1"});
     std::map<std::string, int> served;
     for (auto& d : slow)
-        ++served[d.get(60s).worker];
+        ++served[d.get(120s).worker];
     INFO("fast " << served["fast"] << ", idle " << served["idle"]);
     // Stranded, the idle worker would get none of them; handed back, it runs about half.
     CHECK(served["idle"] >= 2);
     CHECK(served["fast"] + served["idle"] == 6);
-    CHECK_THAT(c.workers()[0]->log(), Catch::Contains("handed back"));
 }

@@ -198,18 +198,16 @@ TEST_CASE("a call to a Majordomo worker that times out fails at once, and the wo
     // 7/MDP has no cancel: the worker finishes the request and the broker drops its REPLY.
     cluster c("mdp-timeout");
     c.start_broker();
-    auto worker = mdp_worker(c, "slow", "echo", {"--delay-ms", "800"});
+    auto worker = mdp_worker(c, "slow", "echo", {"--delay-ms", "3000"});
     deferq::Client client({.broker = c.client_endpoint()});
-    [[maybe_unused]] auto started = std::chrono::steady_clock::now();
+    auto started = std::chrono::steady_clock::now();
     try {
         client.call_with<std::vector<std::string>>({.timeout = 200ms}, "echo", "late").get(20s);
         FAIL("expected timeout");
     } catch (const deferq::Failure& failure) {
         CHECK(failure.code() == deferq::error_code::timeout);
     }
-#if !defined(__SANITIZE_THREAD__)
-    CHECK(std::chrono::steady_clock::now() - started < 700ms);
-#endif
+    CHECK(std::chrono::steady_clock::now() - started < 2000ms); // not the worker's 3 s
     auto reply = client.call_with<std::vector<std::string>>({.timeout = 20s}, "echo", "next");
     CHECK(reply.get(20s) == std::vector<std::string>{"next"});
     CHECK(c.counter("late_replies") == 0);
@@ -219,14 +217,17 @@ TEST_CASE("a call to a Majordomo worker that times out fails at once, and the wo
 TEST_CASE("a Majordomo worker killed mid-job has its job requeued", "[mdp][fault]") {
     // The broker SHALL expire a silent worker and requeue its jobs (docs/protocol.md §4).
     cluster c("mdp-kill");
-    c.start_broker({"--heartbeat-interval", "250"});
-    auto doomed = mdp_worker(c, "doomed", "echo", {"--heartbeat-ms", "250", "--delay-ms", "60000"});
+    // Heartbeats every second (expiry 3 s): the rescuer, a Python process on a loaded machine,
+    // is not expired by a stall, which would run the job a third time.
+    c.start_broker({"--heartbeat-interval", "1000"});
+    auto doomed =
+        mdp_worker(c, "doomed", "echo", {"--heartbeat-ms", "1000", "--delay-ms", "60000"});
     deferq::Client client({.broker = c.client_endpoint()});
     auto call = client.call_with<deferq::Reply<std::vector<std::string>>>({.timeout = 30s}, "echo",
                                                                           "survives");
     REQUIRE(eventually([&] { return doomed->log().find("request 1") != std::string::npos; }, 20s));
     doomed->kill();
-    auto rescuer = mdp_worker(c, "rescuer", "echo", {"--heartbeat-ms", "250"});
+    auto rescuer = mdp_worker(c, "rescuer", "echo", {"--heartbeat-ms", "1000"});
     auto reply = call.get(30s);
     CHECK(reply.value == std::vector<std::string>{"survives"});
     CHECK(reply.attempt == 2);
