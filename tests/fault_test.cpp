@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <optional>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -440,6 +441,69 @@ TEST_CASE("a client whose I/O thread stalls past its expiry still gets every res
     CHECK(stall.get(20s) == 2);
     REQUIRE(eventually([&] { return c.counter("clients_expired") >= 1; }, 5s));
     CHECK(slow.get(20s) == 3);
+}
+
+TEST_CASE("after a DISCONNECT the client resends to the broker that answers, not to one exiting",
+          "[fault]") {
+    // A broker told to stop sends DISCONNECT, then closes its socket; a client that reconnects and
+    // resends at once can reach it in between, and what it reads then is lost. Here a stand-in for
+    // that broker says DISCONNECT and keeps reading: the client must send it no REQUEST, and its
+    // call must complete on the broker that starts next on the same port.
+    cluster c("resend-after-disconnect");
+    c.start_broker();
+    c.add_worker("w1");
+    deferq::Client client({.broker = c.client_endpoint()});
+    CHECK(client.call<double>("add", 1, 1).get(10s) == 2);
+    c.kill_broker();
+
+    zmq::context_t context;
+    int requests_after_disconnect = 0;
+    std::optional<deferq::Deferred<double>> call;
+    {
+        zmq::socket_t exiting(context, zmq::socket_type::router);
+        exiting.set(zmq::sockopt::linger, 0);
+        exiting.set(zmq::sockopt::router_handover, 1);
+        REQUIRE(eventually(
+            [&] {
+                try {
+                    exiting.bind(c.client_endpoint());
+                    return true;
+                } catch (const zmq::error_t&) {
+                    return false;
+                }
+            },
+            10s));
+        call = client.call<double>("add", 2, 2); // reaches the stand-in
+        std::optional<std::string> routing_id;
+        std::vector<zmq::message_t> frames;
+        auto until = std::chrono::steady_clock::now() + 20s;
+        while (!routing_id && std::chrono::steady_clock::now() < until) {
+            zmq::pollitem_t item{exiting.handle(), 0, ZMQ_POLLIN, 0};
+            deferq::protocol::poll(&item, 1, 100ms);
+            if (deferq::protocol::receive_frames(exiting, frames) && !frames.empty())
+                routing_id = std::string(deferq::protocol::view(frames[0]));
+        }
+        REQUIRE(routing_id);
+        deferq::test::send(
+            exiting, {*routing_id, "", "DFQC01", deferq::test::command_frame(command::disconnect)});
+        // It reads on for a second, as an exiting broker could before it closes.
+        until = std::chrono::steady_clock::now() + 1s;
+        while (std::chrono::steady_clock::now() < until) {
+            zmq::pollitem_t item{exiting.handle(), 0, ZMQ_POLLIN, 0};
+            deferq::protocol::poll(&item, 1, 50ms);
+            while (deferq::protocol::receive_frames(exiting, frames)) {
+                if (frames.empty()) continue;
+                frames.erase(frames.begin());
+                for (const auto& message : deferq::test::expanded(frames))
+                    requests_after_disconnect +=
+                        message.size() >= 3 &&
+                        message[2] == deferq::test::command_frame(command::request);
+            }
+        }
+    } // the stand-in closes: its port is free
+    c.restart_broker();
+    CHECK(requests_after_disconnect == 0);
+    CHECK(call->get(30s) == 4);
 }
 
 TEST_CASE("a client that closes tells the broker, which forgets it at once instead of expiring it",

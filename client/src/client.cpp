@@ -19,6 +19,7 @@
 #include <queue>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 namespace deferq {
 namespace detail {
@@ -413,6 +414,7 @@ private:
             log().warn("deferq client: broker {} silent for {} ms, reconnecting", options.broker,
                        _monitor.silence(now).count());
             connect();
+            _resend_when_heard = false;
             resend_pending("reconnected");
         }
     }
@@ -443,14 +445,23 @@ private:
     }
 
     void on_heartbeat(const broker_heartbeat& heartbeat) override {
-        if (_monitor.announced(heartbeat)) resend_pending("broker restarted");
+        bool restarted = _monitor.announced(heartbeat);
+        if (std::exchange(_resend_when_heard, false))
+            resend_pending("broker answered after its DISCONNECT");
+        else if (restarted)
+            resend_pending("broker restarted");
     }
 
     void on_disconnect() override {
+        // The broker is shutting down, or it expired this client. Resending at once could hand the
+        // calls to a broker that is exiting: the new connection may reach it before it closes its
+        // socket, and what it reads then is lost. A broker that has shut down sends nothing more,
+        // so the first HEARTBEAT on the new connection comes from one that serves (a new
+        // instance, or this one when it only forgot us): the calls go then (docs/protocol.md §4).
         log().info("deferq client: broker is going away; reconnecting");
         _monitor.forget_instance();
         connect();
-        resend_pending("broker went away");
+        _resend_when_heard = true; // calls made meanwhile too: the broker drops duplicates
     }
 
     void on_bad_message(std::string_view reason) override {
@@ -461,6 +472,7 @@ private:
     zmq::context_t* _context;
     std::thread _thread;
     std::atomic<bool> _stopping{false};
+    bool _resend_when_heard = false; ///< a DISCONNECT came: resend at the next HEARTBEAT
     std::atomic<std::uint64_t> _next_id{1};
     std::atomic<std::size_t> _pending_count{0};
     std::unique_ptr<zmq::socket_t> _socket;
