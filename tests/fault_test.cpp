@@ -22,6 +22,23 @@ using deferq::test::eventually;
 
 namespace {
 
+/// Waits up to 50 ms for messages on a ROUTER standing in for the broker, reads every one waiting
+/// and returns how many REQUESTs they held, alone or in a BATCH (frame 0 is the routing id).
+int read_requests(zmq::socket_t& router) {
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    deferq::protocol::poll(&item, 1, std::chrono::milliseconds{50});
+    int requests = 0;
+    std::vector<zmq::message_t> frames;
+    while (deferq::protocol::receive_frames(router, frames)) {
+        if (frames.empty()) continue;
+        frames.erase(frames.begin());
+        for (const auto& message : deferq::test::expanded(frames))
+            requests +=
+                message.size() >= 3 && message[2] == deferq::test::command_frame(command::request);
+    }
+    return requests;
+}
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // Sanitized processes on a loaded 2-core machine can stall for over a second: a 750 ms expiry would
 // expire live peers (safe, but it breaks the exact counts these tests check).
@@ -488,18 +505,8 @@ TEST_CASE("after a DISCONNECT the client resends to the broker that answers, not
             exiting, {*routing_id, "", "DFQC01", deferq::test::command_frame(command::disconnect)});
         // It reads on for a second, as an exiting broker could before it closes.
         until = std::chrono::steady_clock::now() + 1s;
-        while (std::chrono::steady_clock::now() < until) {
-            zmq::pollitem_t item{exiting.handle(), 0, ZMQ_POLLIN, 0};
-            deferq::protocol::poll(&item, 1, 50ms);
-            while (deferq::protocol::receive_frames(exiting, frames)) {
-                if (frames.empty()) continue;
-                frames.erase(frames.begin());
-                for (const auto& message : deferq::test::expanded(frames))
-                    requests_after_disconnect +=
-                        message.size() >= 3 &&
-                        message[2] == deferq::test::command_frame(command::request);
-            }
-        }
+        while (std::chrono::steady_clock::now() < until)
+            requests_after_disconnect += read_requests(exiting);
     } // the stand-in closes: its port is free
     c.restart_broker();
     CHECK(requests_after_disconnect == 0);
@@ -539,18 +546,8 @@ TEST_CASE("a call that times out after its client reconnected reports the timeou
     std::atomic<bool> reading{true};
     std::atomic<int> requests{0};
     std::thread reader([&] {
-        std::vector<zmq::message_t> frames;
-        while (reading) {
-            zmq::pollitem_t item{silent.handle(), 0, ZMQ_POLLIN, 0};
-            deferq::protocol::poll(&item, 1, 50ms);
-            while (deferq::protocol::receive_frames(silent, frames)) {
-                if (frames.empty()) continue;
-                frames.erase(frames.begin());
-                for (const auto& message : deferq::test::expanded(frames))
-                    requests += message.size() >= 3 &&
-                                message[2] == deferq::test::command_frame(command::request);
-            }
-        }
+        while (reading)
+            requests += read_requests(silent);
     });
     deferq::Client client({.broker = endpoint});
     auto d = client.call_with<double>({.timeout = 6000ms}, "add", 1, 2);
