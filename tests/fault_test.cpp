@@ -320,8 +320,16 @@ TEST_CASE("a full queue fails calls at once with overloaded and the broker's mem
     CHECK(after < before + 4 * 1024 * 1024); // sanitizers' quarantines grow RSS by design
 #endif
     CHECK(c.status()["counters"]["queued_jobs"] == 100);
-    for (auto& d : queued)
+    int cancelled = 0;
+    for (auto& d : queued) {
         d.cancel();
+        try {
+            d.get(10s);
+        } catch (const deferq::Failure& failure) {
+            cancelled += failure.check(deferq::error_code::cancelled);
+        }
+    }
+    CHECK(cancelled == 100);
 }
 
 TEST_CASE("the pending-call limit per client gives overloaded", "[fault][limits]") {
