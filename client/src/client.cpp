@@ -457,7 +457,7 @@ private:
         // calls to a broker that is exiting: the new connection may reach it before it closes its
         // socket, and what it reads then is lost. A broker that has shut down sends nothing more,
         // so the first HEARTBEAT on the new connection comes from one that serves (a new
-        // instance, or this one when it only forgot us): the calls go then (docs/protocol.md §4).
+        // instance, or this one when it only forgot us): the calls go then (docs/protocol.md §2).
         log().info("deferq client: broker is going away; reconnecting");
         _monitor.forget_instance();
         connect();
