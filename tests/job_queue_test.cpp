@@ -1,7 +1,7 @@
 // The broker's per-function job queue (broker/src/job_queue.hpp): priority, arrival order, lazy
 // removal.
 
-#include "job_queue.hpp"
+#include "core/job_queue.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // 7/MDP framing in the broker (broker/src/mdp.hpp, docs/interop.md), without sockets.
 
-#include "mdp.hpp"
+#include "peers/mdp.hpp"
 
 #include <catch2/catch.hpp>
 

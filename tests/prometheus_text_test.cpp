@@ -37,7 +37,9 @@ TEST_CASE("a broker status with hostile names renders as strict Prometheus text"
     deferq::broker_status status;
     status.instance = 0xabcdef;
     status.uptime_ms = 1500;
-    status.counters = {{"requests", 10}, {"replies", 7}, {"errors", 3}, {"queued_jobs", 2}};
+    for (auto [name, value] :
+         {std::pair{"requests", 10}, {"replies", 7}, {"errors", 3}, {"queued_jobs", 2}})
+        status.counters[deferq::counter_index(name)] = value;
     deferq::function_status f;
     f.name = "we\"ird\\name\n\xFF";
     f.queued = 2;

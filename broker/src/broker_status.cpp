@@ -78,9 +78,9 @@ std::string pack_status(const broker_status& status) {
     pack_field(out, "instance_hex", prometheus_text::hex(status.instance)); // for JavaScript
     pack_field(out, "uptime_ms", status.uptime_ms);
     pack_key(out, "counters");
-    out.pack_map(static_cast<std::uint32_t>(status.counters.size()));
-    for (const auto& [name, value] : status.counters)
-        pack_field(out, name, value);
+    out.pack_map(static_cast<std::uint32_t>(counter_count));
+    for (std::size_t i = 0; i < counter_count; ++i)
+        pack_field(out, counter_table[i].name, status.counters[i]);
     pack_key(out, "rates");
     out.pack_map(4);
     pack_field(out, "window_s", status.rates.window_seconds);
@@ -108,38 +108,6 @@ std::string pack_status(const broker_status& status) {
 
 namespace {
 
-struct counter_help {
-    std::string_view name;
-    bool gauge;
-    std::string_view help;
-};
-
-// Every broker counter, with its help text (docs/operations.md has the same table).
-constexpr counter_help counter_helps[] = {
-    {"requests", false, "Requests received from clients, mmi.* included."},
-    {"replies", false, "Results delivered to clients."},
-    {"errors", false, "Errors sent to clients, any code."},
-    {"duplicate_requests", false, "Requests ignored because the broker already held that call."},
-    {"cancels", false, "Calls cancelled by their client."},
-    {"timeouts", false, "Calls whose deadline passed."},
-    {"overloaded", false, "Calls refused because a queue or a client's pending limit was full."},
-    {"requeued", false, "Jobs put back in their queue because their worker was lost."},
-    {"workers_lost", false, "Workers removed: expired, disconnected or unreachable."},
-    {"workers_joined", false, "Workers that registered (READY)."},
-    {"clients_expired", false, "Clients forgotten because they went silent."},
-    {"late_replies", false, "Worker answers for jobs the worker did not hold (dropped)."},
-    {"malformed_messages", false, "Malformed messages dropped."},
-    {"undeliverable", false, "Messages the broker could not deliver to a peer."},
-    {"unauthorized", false, "Connections refused by the CURVE allow-lists."},
-    {"peers_disconnected", false, "Peers disconnected for sending too many bad messages."},
-    {"ignored_messages", false,
-     "Messages from disconnected peers dropped unread during their ban."},
-    {"queued_jobs", true, "Jobs waiting in queues."},
-    {"running_jobs", true, "Jobs dispatched to workers and not answered yet."},
-    {"live_workers", true, "Workers registered now."},
-    {"live_clients", true, "Clients known now."},
-};
-
 void write_histogram(prometheus_text& out, std::string_view metric, const std::string& function,
                      const latency_histogram& histogram) {
     std::uint64_t cumulative = 0;
@@ -163,10 +131,12 @@ std::string to_prometheus(const broker_status& status) {
     out.sample("deferq_broker_info", {{"instance", prometheus_text::hex(status.instance)}}, 1);
     out.family("deferq_uptime_seconds", "gauge", "Seconds since the broker started.");
     out.sample("deferq_uptime_seconds", {}, static_cast<double>(status.uptime_ms) / 1000.0);
-    for (const auto& help : counter_helps) {
-        std::string metric = "deferq_" + std::string(help.name) + (help.gauge ? "" : "_total");
-        out.family(metric, help.gauge ? "gauge" : "counter", help.help);
-        out.sample(metric, {}, status.counter(help.name));
+    for (std::size_t i = 0; i < counter_count; ++i) {
+        const auto& info = counter_table[i];
+        bool gauge = info.kind == metric_kind::gauge;
+        std::string metric = "deferq_" + std::string(info.name) + (gauge ? "" : "_total");
+        out.family(metric, gauge ? "gauge" : "counter", info.help);
+        out.sample(metric, {}, status.counters[i]);
     }
 
     out.family("deferq_function_queued", "gauge", "Jobs waiting in the function's queue.");

@@ -3,13 +3,13 @@
 /// credit-based dispatch, heartbeats, requeue on worker loss, deadlines and limits
 /// (docs/protocol.md).
 
+#include "deferq/broker_counters.hpp"
 #include "deferq/broker_status.hpp"
 #include "deferq/curve.hpp"
 #include "deferq/protocol.hpp"
 
 #include <zmq.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -51,31 +51,6 @@ struct broker_options {
     /// How often the loop publishes a status snapshot for other threads (Broker::snapshot(), the
     /// HTTP endpoints); 0: never.
     std::chrono::milliseconds snapshot_interval{0};
-};
-
-/// Counters, readable from any thread while the broker runs.
-struct broker_counters {
-    std::atomic<std::uint64_t> requests{0};
-    std::atomic<std::uint64_t> replies{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::atomic<std::uint64_t> duplicate_requests{0};
-    std::atomic<std::uint64_t> cancels{0};
-    std::atomic<std::uint64_t> timeouts{0};
-    std::atomic<std::uint64_t> overloaded{0};
-    std::atomic<std::uint64_t> requeued{0};
-    std::atomic<std::uint64_t> workers_lost{0};
-    std::atomic<std::uint64_t> workers_joined{0};
-    std::atomic<std::uint64_t> clients_expired{0};
-    std::atomic<std::uint64_t> late_replies{0};
-    std::atomic<std::uint64_t> malformed_messages{0};
-    std::atomic<std::uint64_t> undeliverable{0};
-    std::atomic<std::uint64_t> unauthorized{0};       ///< connections refused by the allow-lists
-    std::atomic<std::uint64_t> peers_disconnected{0}; ///< for too many bad messages
-    std::atomic<std::uint64_t> ignored_messages{0};   ///< from a peer while it is disconnected
-    std::atomic<std::uint64_t> queued_jobs{0};        ///< gauge
-    std::atomic<std::uint64_t> running_jobs{0};       ///< gauge
-    std::atomic<std::uint64_t> live_workers{0};       ///< gauge
-    std::atomic<std::uint64_t> live_clients{0};       ///< gauge
 };
 
 class broker_impl;

@@ -4,6 +4,7 @@
 /// `mmi.status`, and published as a snapshot for other threads: Broker::snapshot()); plain values,
 /// cheap to copy, safe to read from any thread once built.
 
+#include "deferq/broker_counters.hpp"
 #include "deferq/error_code.hpp"
 #include "deferq/histogram.hpp"
 
@@ -64,8 +65,8 @@ struct rate_status {
 struct broker_status {
     std::uint64_t instance = 0;
     std::int64_t uptime_ms = 0;
-    /// The broker_counters, by name, in a fixed order (see docs/protocol.md §7).
-    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    /// The broker_counters, in the order of counter_table (docs/protocol.md §7).
+    counter_values counters{};
     rate_status rates;
     std::vector<worker_status> workers;
     std::vector<function_status> functions;
@@ -76,9 +77,8 @@ struct broker_status {
 
     /// The counter of that name; 0 when there is none.
     std::uint64_t counter(std::string_view name) const {
-        for (const auto& [key, value] : counters)
-            if (key == name) return value;
-        return 0;
+        auto index = counter_index(name);
+        return index < counter_count ? counters[index] : 0;
     }
 };
 

@@ -3,7 +3,7 @@
 /// The normative text is docs/protocol.md; this header is its implementation.
 ///
 /// Decoding never trusts its input: every function below checks frame counts and sizes and returns
-/// a `decode_error` for anything malformed (STYLE.md, errors tier 2). Decoded structs hold views
+/// a `decode_error` for anything malformed (docs/style.md, errors tier 2). Decoded structs hold views
 /// into the frames they came from, so they are valid only while those frames live.
 
 #include "deferq/error_code.hpp"

@@ -13,7 +13,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace deferq::mdp {
@@ -62,13 +61,6 @@ struct worker_message {
 /// frames), HEARTBEAT and DISCONNECT (no further frames). REQUEST and unknown commands are errors.
 protocol::decoded<worker_message> decode_worker_message(std::span<const zmq::message_t> frames,
                                                         const protocol::decode_limits& limits = {});
-
-/// What the broker keeps for one MDP client, which has no correlation ids: the broker numbers the
-/// client's calls itself and remembers each pending call's service for the REPLY's service frame.
-struct client_calls {
-    std::uint64_t next_correlation_id = 1;
-    std::unordered_map<std::uint64_t, std::string> services; ///< synthetic correlation id → service
-};
 
 // ---- encoding (each starts `out` afresh: [routing id] [empty] [protocol id] …)
 

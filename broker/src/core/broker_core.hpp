@@ -1,0 +1,151 @@
+#pragma once
+/// The broker's decisions, with no socket and no clock: what happens to a call, a job, a worker and
+/// a client at each event (docs/protocol.md §4, §5). Every entry point takes `now`; what the core
+/// wants sent goes to its outbox. The shell (broker.cpp) decodes messages into these calls and owns
+/// the sockets; unit tests drive the core with injected time and a recording outbox.
+///
+/// The parts it ties together: job_table (jobs, queues), dispatcher (the choice of worker),
+/// worker_registry, client_registry and deadlines. Owned by the broker loop: one thread.
+
+#include "client_registry.hpp"
+#include "deadlines.hpp"
+#include "dispatcher.hpp"
+#include "job_table.hpp"
+#include "outbox.hpp"
+#include "records.hpp"
+#include "worker_registry.hpp"
+
+#include "deferq/broker.hpp"
+#include "deferq/broker_counters.hpp"
+#include "deferq/protocol.hpp"
+
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace deferq::broker_detail {
+
+/// A call as a client asks it, in either dialect.
+struct call_request {
+    std::uint64_t correlation_id;
+    std::string_view function;
+    protocol::request_options options;
+};
+
+/// How a peer left: one that said goodbye is news, one that vanished is a warning.
+enum class parting : std::uint8_t { goodbye, lost };
+
+class broker_core {
+public:
+    broker_core(const broker_options& options, broker_counters& counters, outbox& out);
+    broker_core(const broker_core&) = delete;
+    broker_core& operator=(const broker_core&) = delete;
+
+    // ---- clients
+
+    /// The client of that routing id, seen at `now`. A new client whose dialect heartbeats is
+    /// sent a heartbeat at once (it announces the interval and the broker instance).
+    client_record& touch_client(std::string_view routing_id, const peer_dialect& dialect,
+                                time_point now);
+    client_record* find_client(std::string_view routing_id) { return _clients.find(routing_id); }
+
+    /// A new call (`payload`: its msgpack argument array, kept without a copy). The broker SHALL
+    /// NOT hold two jobs for the same (client, correlation id): a repeat is counted and ignored.
+    void on_request(client_record& client, const call_request& request, zmq::message_t payload,
+                    time_point now);
+    /// The client cancels a call: a queued job is dropped, a running one cancelled on its worker.
+    void on_cancel(client_record& client, std::uint64_t correlation_id);
+    /// Forgets a client and drops its pending calls (their jobs are cancelled).
+    void forget_client(client_record& client, std::string_view why, parting how);
+
+    // ---- workers
+
+    worker_record* find_worker(std::string_view routing_id) { return _workers.find(routing_id); }
+    /// Registers a worker (its routing id must be new), greets it and gives it work.
+    worker_record& on_ready(std::string_view routing_id, const peer_dialect& dialect,
+                            const worker_announcement& announcement, time_point now);
+
+    // A worker's answers. Each returns false, and changes nothing, when the worker does not hold
+    // that job (a late or forged answer: the shell counts it against the worker).
+    [[nodiscard]] bool on_reply(worker_record& worker, std::uint64_t job_id,
+                                std::string_view payload, zmq::message_t* frame, time_point now);
+    [[nodiscard]] bool on_error(worker_record& worker, const protocol::worker_error& failure,
+                                time_point now);
+    [[nodiscard]] bool on_progress(worker_record& worker, const protocol::progress_update& update);
+    /// The worker gives a job back unstarted: not an attempt; it goes first in its queue.
+    [[nodiscard]] bool on_decline(worker_record& worker, std::uint64_t job_id, time_point now);
+
+    /// The worker's prefetch changed (the shell checked its bound).
+    void on_credit(worker_record& worker, std::uint32_t prefetch, time_point now);
+    /// The worker takes no more jobs and finishes those it holds.
+    void on_drain(worker_record& worker);
+    /// Forgets a worker. The jobs it held go back to the front of their queues, or fail with
+    /// worker_lost after max_attempts; abandoned ones are dropped.
+    void remove_worker(worker_record& worker, std::string_view why, parting how, time_point now);
+
+    // ---- time
+
+    /// The earliest armed deadline.
+    std::optional<time_point> next_deadline() const { return _deadlines.next(); }
+    /// Fails every call whose deadline is at or before `now` with timeout.
+    void expire_deadlines(time_point now);
+    /// Heartbeats to peers that are due one, expiry of silent peers, upkeep of the tables. The
+    /// shell calls it every heartbeat interval / 4.
+    void tick(time_point now);
+
+    // ---- from the shell
+
+    /// Jobs the outbox could not deliver to `worker` (gone at the socket level): they go back to
+    /// the front of their queues (not an attempt) and to other workers.
+    void take_back(worker_record& worker, std::span<const std::uint64_t> job_ids, time_point now);
+
+    // ---- reads (status, mmi.*)
+
+    const broker_options& options() const { return _options; }
+    const job_table& jobs() const { return _jobs; }
+    job_table& jobs() { return _jobs; }
+    const worker_registry& workers() const { return _workers; }
+    const client_registry& clients() const { return _clients; }
+    /// Jobs whose deadline is armed (memory follows live calls: tests check it).
+    std::size_t armed_deadlines() const { return _deadlines.size(); }
+    /// True when some worker offers `function` now (mmi.service).
+    bool offered(std::string_view function) const;
+
+private:
+    /// A worker answered a job it holds: `deliver` tells the caller, if one still waits; the
+    /// worker's slot goes to the next job. False when the worker does not hold the job.
+    template <typename Deliver>
+    bool finish(worker_record& worker, std::uint64_t job_id, time_point now, Deliver&& deliver);
+    void dispatch(function_record& function, time_point now);
+    void dispatch_to(worker_record& worker, time_point now);
+    /// Hands a job taken from its queue to `worker`, or fails it if its deadline passed.
+    void start(worker_record& worker, job& j, time_point now);
+    /// The caller no longer waits: a queued job is dropped, a running one cancelled on its
+    /// worker (its record stays until the worker answers, so that its slot is accounted for).
+    void abandon(job& j, error_code why);
+    /// Fails a job that is not held (queued or just taken from its queue) and forgets it.
+    void fail_job(job& j, error_code code, std::string_view message);
+    /// Forgets a job: its deadline and its record.
+    void forget(job& j);
+    void send_error(client_record& client, std::uint64_t correlation_id, std::string_view function,
+                    error_code code, std::string_view message, std::string_view worker = {},
+                    std::uint32_t attempts = 0, std::string_view type = {});
+    /// A configured limit refused something: logged at most once per heartbeat interval.
+    void limit_hit(const std::string& what, time_point now);
+    static void note_failure(function_record& function, error_code code);
+
+    const broker_options& _options;
+    broker_counters& _counters;
+    outbox& _out;
+    job_table _jobs;
+    dispatcher _dispatcher;
+    worker_registry _workers;
+    client_registry _clients;
+    deadlines _deadlines;
+    time_point _last_limit_log{};
+};
+
+} // namespace deferq::broker_detail

@@ -1,0 +1,148 @@
+#include "job_table.hpp"
+
+#include "deferq/random_id.hpp"
+
+#include <algorithm>
+
+namespace deferq::broker_detail {
+namespace {
+
+/// Stale ids a queue may hold beyond twice its live jobs before tidy() compacts it.
+constexpr std::size_t compaction_slack = 1024;
+
+constexpr std::uint64_t gauge_down = static_cast<std::uint64_t>(-1);
+
+} // namespace
+
+job_table::job_table(broker_counters& counters)
+    : _counters(counters), _next_id((random_u64() >> 20) | 1) {}
+
+function_record* job_table::find_function(std::string_view name) {
+    auto it = _functions.find(name);
+    return it == _functions.end() ? nullptr : it->second.get();
+}
+
+const function_record* job_table::find_function(std::string_view name) const {
+    auto it = _functions.find(name);
+    return it == _functions.end() ? nullptr : it->second.get();
+}
+
+function_record& job_table::function(std::string_view name) {
+    auto it = _functions.find(name);
+    if (it == _functions.end()) {
+        auto record = std::make_unique<function_record>();
+        record->name = std::string(name);
+        it = _functions.emplace(record->name, std::move(record)).first;
+    }
+    return *it->second;
+}
+
+job& job_table::add(client_record& client, std::uint64_t correlation_id, function_record& function,
+                    zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts) {
+    auto id = _next_id++;
+    auto& j = _jobs[id];
+    j.id = id;
+    j.client = &client;
+    j.correlation_id = correlation_id;
+    j.function = &function;
+    j.payload = std::move(payload);
+    j.priority = priority;
+    j.max_attempts = max_attempts;
+    return j;
+}
+
+job* job_table::find(std::uint64_t id) {
+    auto it = _jobs.find(id);
+    return it == _jobs.end() ? nullptr : &it->second;
+}
+
+const job* job_table::find(std::uint64_t id) const {
+    auto it = _jobs.find(id);
+    return it == _jobs.end() ? nullptr : &it->second;
+}
+
+void job_table::erase(job& j) {
+    _jobs.erase(j.id);
+}
+
+void job_table::enqueue(job& j, queue_end end, time_point now) {
+    j.since = now;
+    j.state = job_state::queued;
+    j.worker = nullptr;
+    if (end == queue_end::back)
+        j.function->queue.push_back(j.priority, j.id);
+    else
+        j.function->queue.push_front(j.priority, j.id);
+    ++j.function->queued;
+    bump(_counters.queued_jobs);
+}
+
+job* job_table::front(function_record& function) {
+    if (function.queued == 0) return nullptr;
+    auto id = function.queue.front([this](std::uint64_t job_id) { return is_queued(job_id); });
+    return id ? find(*id) : nullptr;
+}
+
+void job_table::pop_front(function_record& function) {
+    function.queue.pop_front();
+    --function.queued;
+    bump(_counters.queued_jobs, gauge_down);
+}
+
+void job_table::unqueue(job& j) {
+    --j.function->queued;
+    bump(_counters.queued_jobs, gauge_down);
+}
+
+bool job_table::is_queued(std::uint64_t id) const {
+    auto* j = find(id);
+    return j && j->state == job_state::queued;
+}
+
+time_point job_table::oldest_queued(function_record& function, time_point now) {
+    auto oldest = now;
+    if (function.queued == 0) return oldest;
+    function.queue.for_each_level_front(
+        [this](std::uint64_t id) { return is_queued(id); },
+        [&](std::uint64_t id) { oldest = std::min(oldest, find(id)->since); });
+    return oldest;
+}
+
+void job_table::hold(job& j, worker_record& worker, time_point now) {
+    j.since = now;
+    ++j.attempts;
+    j.state = job_state::running;
+    j.worker = &worker;
+    worker.held.push_back(j.id);
+    bump(_counters.running_jobs);
+}
+
+job* job_table::find_held(worker_record& worker, std::uint64_t id) {
+    if (std::find(worker.held.begin(), worker.held.end(), id) == worker.held.end()) return nullptr;
+    auto* j = find(id);
+    return j && j->worker == &worker ? j : nullptr;
+}
+
+void job_table::release(worker_record& worker, std::uint64_t id) {
+    auto it = std::find(worker.held.begin(), worker.held.end(), id);
+    if (it != worker.held.end()) {
+        *it = worker.held.back();
+        worker.held.pop_back();
+    }
+    bump(_counters.running_jobs, gauge_down);
+}
+
+void job_table::tidy() {
+    for (auto it = _functions.begin(); it != _functions.end();) {
+        auto& function = *it->second;
+        if (function.workers.empty() && function.queued == 0) {
+            it = _functions.erase(it);
+            continue;
+        }
+        if (function.queue.entries() > 2 * function.queued + compaction_slack)
+            function.queue.compact([this](std::uint64_t id) { return is_queued(id); });
+        ++it;
+    }
+}
+
+} // namespace deferq::broker_detail

@@ -1,0 +1,81 @@
+#pragma once
+/// The broker's jobs and the functions they belong to: every job by id, each function's queue, and
+/// the moves of a job's life — queued, taken from its queue, held by a worker, released, forgotten.
+/// It decides nothing (the dispatcher chooses, broker_core applies the rules); it keeps the job
+/// records, the queues and the queued/running gauges consistent. Owned by the broker loop.
+
+#include "records.hpp"
+
+#include "deferq/broker_counters.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+
+namespace deferq::broker_detail {
+
+enum class queue_end : std::uint8_t { back, front };
+
+class job_table {
+public:
+    explicit job_table(broker_counters& counters);
+
+    // ---- functions
+
+    /// The function of that name; null when nobody offers it or waits for it.
+    function_record* find_function(std::string_view name);
+    const function_record* find_function(std::string_view name) const;
+    /// The function of that name, added when new.
+    function_record& function(std::string_view name);
+    const string_map<std::unique_ptr<function_record>>& functions() const { return _functions; }
+
+    // ---- jobs
+
+    /// A new job (not queued yet) with a fresh id; ids are never reused, not even across restarts.
+    job& add(client_record& client, std::uint64_t correlation_id, function_record& function,
+             zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts);
+    job* find(std::uint64_t id);
+    const job* find(std::uint64_t id) const;
+    /// Forgets a job. It must be neither queued (see unqueue) nor held (see release).
+    void erase(job& j);
+    std::size_t size() const { return _jobs.size(); }
+
+    // ---- queues
+
+    /// Queues a job behind the others of its priority (back: a new call) or before them (front:
+    /// one taken back from a worker, or declined).
+    void enqueue(job& j, queue_end end, time_point now);
+    /// The first live job of the function's queue (highest priority, oldest), left in place.
+    job* front(function_record& function);
+    /// Takes the job front() returned out of its queue; the caller dispatches or fails it.
+    void pop_front(function_record& function);
+    /// A queued job leaves its queue without being dispatched (cancelled, timed out): erase it
+    /// next. Its id stays in the queue, stale, until met or compacted (lazy removal: O(1)).
+    void unqueue(job& j);
+    bool is_queued(std::uint64_t id) const;
+    /// When the oldest job queued for `function` was queued; `now` when none is.
+    time_point oldest_queued(function_record& function, time_point now);
+
+    // ---- holding
+
+    /// A job taken from its queue goes to `worker`: running, one more attempt.
+    void hold(job& j, worker_record& worker, time_point now);
+    /// The job if `worker` holds it, else null (answers for other workers' jobs are refused).
+    job* find_held(worker_record& worker, std::uint64_t id);
+    /// `worker` no longer holds the job (answered, declined, taken back).
+    void release(worker_record& worker, std::uint64_t id);
+
+    // ---- upkeep (once per tick)
+
+    /// Forgets functions nobody offers or waits for; compacts queues full of stale ids.
+    void tidy();
+
+private:
+    broker_counters& _counters;
+    std::unordered_map<std::uint64_t, job> _jobs;
+    string_map<std::unique_ptr<function_record>> _functions;
+    std::uint64_t _next_id;
+};
+
+} // namespace deferq::broker_detail

@@ -1,0 +1,124 @@
+#pragma once
+/// What the broker's core remembers: jobs, the functions they belong to, workers and clients.
+/// Plain records owned by the core's tables (job_table, worker_registry, client_registry) and
+/// linked by pointer: a record does not move while it lives. Private to the broker.
+
+#include "job_queue.hpp"
+
+#include "deferq/broker_status.hpp"
+#include "deferq/deadline_heap.hpp"
+#include "deferq/histogram.hpp"
+#include "deferq/protocol.hpp"
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace deferq::broker_detail {
+
+using clock_type = std::chrono::steady_clock;
+using time_point = clock_type::time_point;
+
+class peer_dialect;
+struct worker_record;
+/// The broker's two endpoints.
+enum class side : std::uint8_t { client, worker };
+
+struct client_record;
+
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept {
+        return std::hash<std::string_view>{}(text);
+    }
+};
+/// A map by string that finds by string_view without making a string.
+template <typename V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+
+/// What one turn of the loop will send a peer: records for one BATCH, and the jobs among them
+/// (taken back if the send fails). Written by the shell's outbox only; the core never reads it.
+struct pending_output {
+    protocol::batch_writer batch;
+    std::vector<std::uint64_t> jobs;        ///< the jobs in `batch`
+    std::vector<std::uint64_t> undelivered; ///< jobs a send failed to deliver: to take back
+    bool dirty = false;                     ///< listed for sending at the end of the turn
+};
+
+struct function_record {
+    std::string name;
+    job_queue queue;
+    std::size_t queued = 0; ///< live jobs in the queue
+    std::vector<worker_record*> workers;
+    // Outcomes and latencies (mmi.status, /metrics): fixed-size, nothing allocated per job.
+    std::uint64_t done = 0;
+    failure_counts failed_by_code{};
+    latency_histogram queue_wait;
+    latency_histogram service_time;
+};
+
+enum class job_state : std::uint8_t {
+    queued,   ///< in its function's queue
+    running,  ///< held by a worker; the caller waits
+    abandoned ///< held by a worker; nobody waits (cancelled, timed out, caller gone)
+};
+
+struct job {
+    std::uint64_t id = 0;
+    client_record* client = nullptr; ///< null once the caller no longer waits
+    std::uint64_t correlation_id = 0;
+    function_record* function = nullptr;
+    zmq::message_t payload;
+    deadline_hook deadline; ///< armed while a caller waits with a timeout
+    bool has_deadline = false;
+    std::uint8_t priority = 0;
+    std::uint8_t max_attempts = 0;
+    job_state state = job_state::queued;
+    std::uint32_t attempts = 0;
+    worker_record* worker = nullptr; ///< the worker that holds it (running or abandoned)
+    time_point since{};              ///< queued: when it was queued; else when it was dispatched
+};
+
+struct worker_record {
+    std::string routing_id;
+    std::string name;
+    std::string host; ///< the peer's address, when ZeroMQ knows it
+    const peer_dialect* dialect = nullptr;
+    std::uint32_t slots = 0;
+    std::uint32_t prefetch = 0;
+    std::vector<function_record*> functions;
+    std::vector<std::uint64_t> held; ///< job ids dispatched and not answered
+    time_point last_seen{};
+    time_point last_sent{};
+    time_point joined{};
+    std::uint64_t last_dispatch = 0; ///< dispatch sequence, for least-recently-used choice
+    std::uint64_t jobs_done = 0;
+    std::uint64_t failures = 0; ///< jobs it answered with ERROR
+    bool draining = false;
+    bool unreachable = false; ///< a send failed: removed at the next tick
+    pending_output output;
+
+    bool has_credit() const {
+        return !draining && !unreachable && held.size() < std::size_t{slots} + prefetch;
+    }
+    std::int64_t free_slots() const {
+        return std::int64_t{slots} - static_cast<std::int64_t>(held.size());
+    }
+};
+
+struct client_record {
+    std::string routing_id;
+    const peer_dialect* dialect = nullptr;
+    time_point last_seen{};
+    time_point last_sent{};
+    std::unordered_map<std::uint64_t, std::uint64_t> pending; ///< correlation id → job id
+    pending_output output;
+};
+
+} // namespace deferq::broker_detail
