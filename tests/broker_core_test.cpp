@@ -1,0 +1,267 @@
+// The broker's rules (broker/src/core/broker_core.*), driven with injected time and a recording
+// outbox: duplicates, cancels, deadlines, expiry and requeue, declines, limits. Each test quotes
+// the clause of docs/protocol.md it checks.
+
+#include "core_harness.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace deferq::test;
+using namespace std::chrono_literals;
+using deferq::error_code;
+using kind = sent_message::kind;
+
+TEST_CASE("a repeated request for a queued or a running call is ignored", "[broker_core]") {
+    // "The broker SHALL NOT hold two jobs for the same (client routing id, correlation id)."
+    core_harness h;
+    h.call("c", 7);
+    h.call("c", 7); // queued: no worker yet
+    CHECK(h.counters.duplicate_requests == 1);
+    CHECK(h.counters.queued_jobs == 1);
+    h.worker("w", 1, 0);
+    REQUIRE(h.given("w").size() == 1);
+    h.call("c", 7); // running
+    CHECK(h.counters.duplicate_requests == 2);
+    REQUIRE(h.reply("w", h.given("w")[0]));
+    CHECK(h.out.of(kind::reply, "c").size() == 1);
+    h.call("c", 7); // answered: a new call
+    CHECK(h.given("w").size() == 2);
+}
+
+TEST_CASE("cancelling a queued call drops its job", "[broker_core]") {
+    core_harness h;
+    h.call("c", 1, "f", 60'000);
+    REQUIRE(h.core.armed_deadlines() == 1);
+    h.core.on_cancel(h.client("c"), 1);
+    CHECK(h.counters.cancels == 1);
+    CHECK(h.counters.queued_jobs == 0);
+    CHECK(h.core.armed_deadlines() == 0);
+    h.worker("w", 1, 0);
+    CHECK(h.given("w").empty());
+}
+
+TEST_CASE("cancelling a running call cancels it on its worker, whose slot stays taken until it "
+          "answers",
+          "[broker_core]") {
+    core_harness h;
+    h.worker("w", 1, 0);
+    h.call("c", 1);
+    h.call("c", 2);
+    auto job = h.given("w").at(0);
+    h.core.on_cancel(h.client("c"), 1);
+    auto cancels = h.out.of(kind::cancel, "w");
+    REQUIRE(cancels.size() == 1);
+    CHECK(cancels[0].id == job);
+    CHECK(h.given("w").size() == 1); // the slot is still the cancelled job's
+    REQUIRE(h.reply("w", job));      // the worker's late answer is accepted, not delivered
+    CHECK(h.out.of(kind::reply).empty());
+    CHECK(h.given("w").size() == 2); // the slot goes to the next call
+}
+
+TEST_CASE("a call whose deadline passes fails with timeout, queued or running", "[broker_core]") {
+    // "The broker SHALL fail a call whose deadline passes with timeout, and cancel its job."
+    core_harness h;
+    h.call("c", 1, "f", 500); // queued: nobody offers f
+    h.advance(499ms);
+    CHECK(h.out.of(kind::error).empty());
+    h.advance(1ms);
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code == error_code::timeout);
+    CHECK(errors[0].text == "deadline passed while queued");
+
+    h.worker("w", 1, 0);
+    h.call("c", 2, "f", 300);
+    auto job = h.given("w").at(0);
+    CHECK(h.out.of(kind::job).at(0).remaining_ms == 300);
+    h.advance(300ms);
+    errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[1].code == error_code::timeout);
+    CHECK(errors[1].text == "deadline passed while running on w");
+    REQUIRE(h.out.of(kind::cancel, "w").size() == 1);
+    CHECK(h.out.of(kind::cancel, "w")[0].id == job);
+    CHECK(h.counters.timeouts == 2);
+}
+
+TEST_CASE("a job whose deadline passed is never dispatched", "[broker_core]") {
+    // "The broker SHALL NOT dispatch a job whose deadline passed."
+    core_harness h;
+    h.call("c", 1, "f", 100);
+    h.now += 200ms; // no expire_deadlines yet: the worker joins first
+    h.worker("w", 1, 0);
+    CHECK(h.given("w").empty());
+    REQUIRE(h.out.of(kind::error, "c").size() == 1);
+    CHECK(h.out.of(kind::error, "c")[0].code == error_code::timeout);
+}
+
+TEST_CASE("a deadline goes when its call ends, however it ends", "[broker_core]") {
+    // Memory follows live calls: a call answered long before its deadline leaves nothing behind.
+    core_harness h;
+    h.worker("w", 4, 0);
+    for (std::uint64_t i = 1; i <= 1000; ++i) {
+        h.call("c", i, "f", 60'000);
+        REQUIRE(h.reply("w", h.given("w").back()));
+    }
+    CHECK(h.core.armed_deadlines() == 0);
+    h.call("c", 5000, "f", 60'000);
+    h.core.on_cancel(h.client("c"), 5000);
+    CHECK(h.core.armed_deadlines() == 0);
+}
+
+TEST_CASE("a silent worker is expired and its jobs run on another worker, then fail after "
+          "max_attempts",
+          "[broker_core]") {
+    // "A worker silent for interval × liveness SHALL be expired; its jobs go back to the front of
+    // their queues, and a job lost with max_attempts workers fails with worker_lost."
+    core_harness h;
+    auto silence_workers = [&] { // the client keeps heartbeating, the workers are silent
+        h.advance(3001ms);
+        h.client("c");
+        h.core.tick(h.now);
+    };
+    h.worker("a", 1, 0);
+    h.call("c", 1);
+    REQUIRE(h.given("a").size() == 1);
+    h.worker("b", 1, 0);
+    silence_workers(); // a and b both silent: both expire
+    CHECK(h.counters.workers_lost == 2);
+    CHECK(h.counters.requeued == 1);
+    CHECK(h.counters.queued_jobs == 1);
+
+    h.worker("c1", 1, 0);
+    auto jobs = h.out.of(kind::job, "c1");
+    REQUIRE(jobs.size() == 1);
+    CHECK(jobs[0].attempt == 2);
+    silence_workers();
+    h.worker("c2", 1, 0);
+    REQUIRE(h.out.of(kind::job, "c2").size() == 1);
+    CHECK(h.out.of(kind::job, "c2")[0].attempt == 3);
+    silence_workers();
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code == error_code::worker_lost);
+    CHECK(errors[0].attempt == 3);
+    CHECK(h.counters.queued_jobs == 0);
+    CHECK(h.counters.running_jobs == 0);
+}
+
+TEST_CASE("a worker that heartbeats is kept, and heartbeats go to peers that are due one",
+          "[broker_core]") {
+    // "The broker SHALL send a peer a HEARTBEAT when it sent it nothing for one interval."
+    core_harness h;
+    auto& w = h.worker("w", 1, 0);
+    h.client("c");
+    h.out.clear();
+    for (int i = 0; i < 40; ++i) { // 10 s in ticks of 250 ms
+        h.advance(250ms);
+        w.last_seen = h.now;
+        h.client("c"); // the client heartbeats too
+        h.core.tick(h.now);
+    }
+    CHECK(h.counters.workers_lost == 0);
+    CHECK(h.counters.clients_expired == 0);
+    CHECK(h.out.of(kind::heartbeat, "w").size() == 10);
+    CHECK(h.out.of(kind::heartbeat, "c").size() == 10);
+}
+
+TEST_CASE("a silent client is told DISCONNECT and forgotten, and its running job cancelled",
+          "[broker_core]") {
+    core_harness h;
+    auto& w = h.worker("w", 1, 0);
+    h.call("c", 1);
+    h.call("c", 2); // queued
+    h.advance(3001ms);
+    w.last_seen = h.now;
+    h.core.tick(h.now);
+    CHECK(h.counters.clients_expired == 1);
+    CHECK(h.out.of(kind::disconnect, "c").size() == 1);
+    CHECK(h.out.of(kind::cancel, "w").size() == 1);
+    CHECK(h.counters.queued_jobs == 0);
+    CHECK(h.core.find_client("c") == nullptr);
+}
+
+TEST_CASE("a declined job goes first in its queue and is not an attempt", "[broker_core]") {
+    core_harness h;
+    auto& w = h.worker("w", 1, 0);
+    h.call("c", 1);
+    h.call("c", 2);
+    auto first = h.given("w").at(0);
+    h.core.on_drain(w); // a draining worker declines what it cannot start
+    REQUIRE(h.core.on_decline(w, first, h.now));
+    CHECK(h.counters.queued_jobs == 2);
+    h.worker("v", 1, 0);
+    auto jobs = h.out.of(kind::job, "v");
+    REQUIRE(jobs.size() == 1);
+    CHECK(jobs[0].id == first);
+    CHECK(jobs[0].attempt == 1);
+}
+
+TEST_CASE("answers about jobs a worker does not hold change nothing", "[broker_core]") {
+    // "A REPLY, ERROR, PROGRESS or DECLINE for a job the worker does not hold SHALL be dropped."
+    core_harness h;
+    auto& a = h.worker("a", 1, 0);
+    auto& b = h.worker("b", 1, 0);
+    h.call("c", 1);
+    auto job = h.given("a").at(0);
+    CHECK_FALSE(h.core.on_reply(b, job, "forged", nullptr, h.now));
+    CHECK_FALSE(h.core.on_decline(b, job, h.now));
+    CHECK_FALSE(h.core.on_progress(b, {job, 0.5, ""}));
+    CHECK_FALSE(h.core.on_reply(a, job + 1000, "unknown", nullptr, h.now));
+    CHECK(h.out.of(kind::reply).empty());
+    CHECK(h.counters.running_jobs == 1);
+    CHECK(h.core.on_reply(a, job, "real", nullptr, h.now));
+    REQUIRE(h.out.of(kind::reply).size() == 1);
+    CHECK(h.out.of(kind::reply)[0].text == "real");
+}
+
+TEST_CASE("jobs the outbox could not deliver go back to their queue, not as an attempt",
+          "[broker_core]") {
+    core_harness h;
+    auto& gone = h.worker("gone", 2, 0);
+    h.call("c", 1);
+    h.call("c", 2);
+    auto jobs = h.given("gone");
+    REQUIRE(jobs.size() == 2);
+    gone.unreachable = true; // what the outbox does when a send fails
+    h.core.take_back(gone, jobs, h.now);
+    CHECK(h.counters.queued_jobs == 2);
+    h.worker("next", 2, 0);
+    auto given = h.out.of(kind::job, "next");
+    REQUIRE(given.size() == 2);
+    CHECK(given[0].attempt == 1);
+    CHECK(given[1].attempt == 1);
+}
+
+TEST_CASE("limits: a full queue and a client's pending calls refuse with overloaded",
+          "[broker_core]") {
+    auto options = core_options();
+    options.max_queue_length = 2;
+    options.max_pending_per_client = 3;
+    core_harness h(options);
+    h.call("c", 1);
+    h.call("c", 2);
+    h.call("c", 3, "f"); // queue of f full
+    h.call("c", 4, "g");
+    h.call("c", 5, "g"); // 3 pending for c already
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].id == 3);
+    CHECK(errors[0].code == error_code::overloaded);
+    CHECK(errors[1].id == 5);
+    CHECK(errors[1].code == error_code::overloaded);
+    CHECK(h.counters.overloaded == 2);
+}
+
+TEST_CASE("a strict broker refuses a function no worker offers at once", "[broker_core]") {
+    auto options = core_options();
+    options.strict = true;
+    core_harness h(options);
+    h.call("c", 1, "nobody");
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code == error_code::no_such_function);
+    h.worker("w", 1, 0, {"somebody"});
+    h.call("c", 2, "somebody");
+    CHECK(h.given("w").size() == 1);
+}
