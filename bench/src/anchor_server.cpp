@@ -29,7 +29,7 @@ void answer_ready_calls(zmq::socket_t& socket, std::vector<zmq::message_t>& fram
             std::cerr << "anchor: bad call: " << e.what() << "\n";
             frames.back() = codec::encode_nil();
         }
-        protocol::send_frames(socket, frames, flags);
+        [[maybe_unused]] bool sent = protocol::send_frames(socket, frames, flags);
     }
 }
 

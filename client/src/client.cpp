@@ -308,13 +308,14 @@ private:
     /// their order.
     void send() {
         flush_outbox();
-        send_frames(*_socket, _out);
+        // Never fails: the DEALER has no send limit (sndhwm 0) and queues until connected.
+        [[maybe_unused]] bool sent = send_frames(*_socket, _out);
         _monitor.sent(clock_type::now());
     }
 
     void flush_outbox() {
         if (_outbox.empty()) return;
-        send_batch(*_socket, _batch_out, {}, client_protocol, _outbox);
+        [[maybe_unused]] bool sent = send_batch(*_socket, _batch_out, {}, client_protocol, _outbox);
         _monitor.sent(clock_type::now());
     }
 

@@ -43,7 +43,7 @@ inline void send(zmq::socket_t& socket, const frame_list& frames) {
     std::vector<zmq::message_t> message;
     for (const auto& frame : frames)
         message.emplace_back(frame.data(), frame.size());
-    protocol::send_frames(socket, message, zmq::send_flags::none);
+    [[maybe_unused]] bool sent = protocol::send_frames(socket, message, zmq::send_flags::none);
 }
 
 /// A received message in single forms: a BATCH (docs/protocol.md §3a) becomes the messages its

@@ -44,8 +44,9 @@ struct client_request {
 
 /// Checks an MDP/Client REQUEST: a service name of 1 to `max_function_name` bytes and at least one
 /// body frame.
-protocol::decoded<client_request> decode_client_request(std::span<const zmq::message_t> frames,
-                                                        const protocol::decode_limits& limits = {});
+[[nodiscard]] protocol::decoded<client_request>
+decode_client_request(std::span<const zmq::message_t> frames,
+                      const protocol::decode_limits& limits = {});
 
 /// An MDP/Worker command from a worker.
 struct worker_message {
@@ -59,8 +60,9 @@ struct worker_message {
 /// Checks an MDP/Worker command sent by a worker: READY (one service name), REPLY (an 8-byte client
 /// address, as the broker sent it in REQUEST, then the empty delimiter and zero or more body
 /// frames), HEARTBEAT and DISCONNECT (no further frames). REQUEST and unknown commands are errors.
-protocol::decoded<worker_message> decode_worker_message(std::span<const zmq::message_t> frames,
-                                                        const protocol::decode_limits& limits = {});
+[[nodiscard]] protocol::decoded<worker_message>
+decode_worker_message(std::span<const zmq::message_t> frames,
+                      const protocol::decode_limits& limits = {});
 
 // ---- encoding (each starts `out` afresh: [routing id] [empty] [protocol id] …)
 

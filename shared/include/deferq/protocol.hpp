@@ -3,8 +3,8 @@
 /// The normative text is docs/protocol.md; this header is its implementation.
 ///
 /// Decoding never trusts its input: every function below checks frame counts and sizes and returns
-/// a `decode_error` for anything malformed (docs/style.md, errors tier 2). Decoded structs hold views
-/// into the frames they came from, so they are valid only while those frames live.
+/// a `decode_error` for anything malformed (docs/style.md, errors tier 2). Decoded structs hold
+/// views into the frames they came from, so they are valid only while those frames live.
 
 #include "deferq/error_code.hpp"
 
@@ -96,7 +96,7 @@ struct header {
 
 /// Checks frames 0 to 2 (empty delimiter, a 6-byte protocol id, a 1-byte command). The command byte
 /// is not checked against the enum: the caller does that for its own endpoint and direction.
-decoded<header> decode_header(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<header> decode_header(std::span<const zmq::message_t> frames);
 
 struct client_request {
     std::uint64_t correlation_id;
@@ -175,32 +175,35 @@ struct decode_limits {
 // Each decoder takes the whole message (frames 0…n, no routing id) and checks frames 3…n. Those of
 // the batchable kinds also take the body frames of one BATCH record (views, from index 0).
 using record_frames = std::span<const std::string_view>;
-decoded<client_request> decode_client_request(std::span<const zmq::message_t> frames,
-                                              const decode_limits& limits = {});
-decoded<client_request> decode_client_request(record_frames frames,
-                                              const decode_limits& limits = {});
-decoded<correlation_only> decode_correlation_only(std::span<const zmq::message_t> frames);
-decoded<correlation_only> decode_correlation_only(record_frames frames);
-decoded<broker_reply> decode_broker_reply(std::span<const zmq::message_t> frames);
-decoded<broker_reply> decode_broker_reply(record_frames frames);
-decoded<broker_error> decode_broker_error(std::span<const zmq::message_t> frames);
-decoded<broker_error> decode_broker_error(record_frames frames);
-decoded<progress_update> decode_progress(std::span<const zmq::message_t> frames);
-decoded<broker_heartbeat> decode_broker_heartbeat(std::span<const zmq::message_t> frames);
-decoded<worker_ready> decode_worker_ready(std::span<const zmq::message_t> frames,
-                                          const decode_limits& limits = {});
-decoded<worker_reply> decode_worker_reply(std::span<const zmq::message_t> frames);
-decoded<worker_reply> decode_worker_reply(record_frames frames);
-decoded<worker_error> decode_worker_error(std::span<const zmq::message_t> frames);
-decoded<worker_error> decode_worker_error(record_frames frames);
-decoded<job_only> decode_job_only(std::span<const zmq::message_t> frames);
-decoded<job_only> decode_job_only(record_frames frames);
-decoded<worker_credit> decode_worker_credit(std::span<const zmq::message_t> frames);
-decoded<job_request> decode_job_request(std::span<const zmq::message_t> frames,
-                                        const decode_limits& limits = {});
-decoded<job_request> decode_job_request(record_frames frames, const decode_limits& limits = {});
+[[nodiscard]] decoded<client_request> decode_client_request(std::span<const zmq::message_t> frames,
+                                                            const decode_limits& limits = {});
+[[nodiscard]] decoded<client_request> decode_client_request(record_frames frames,
+                                                            const decode_limits& limits = {});
+[[nodiscard]] decoded<correlation_only>
+decode_correlation_only(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<correlation_only> decode_correlation_only(record_frames frames);
+[[nodiscard]] decoded<broker_reply> decode_broker_reply(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<broker_reply> decode_broker_reply(record_frames frames);
+[[nodiscard]] decoded<broker_error> decode_broker_error(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<broker_error> decode_broker_error(record_frames frames);
+[[nodiscard]] decoded<progress_update> decode_progress(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<broker_heartbeat>
+decode_broker_heartbeat(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<worker_ready> decode_worker_ready(std::span<const zmq::message_t> frames,
+                                                        const decode_limits& limits = {});
+[[nodiscard]] decoded<worker_reply> decode_worker_reply(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<worker_reply> decode_worker_reply(record_frames frames);
+[[nodiscard]] decoded<worker_error> decode_worker_error(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<worker_error> decode_worker_error(record_frames frames);
+[[nodiscard]] decoded<job_only> decode_job_only(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<job_only> decode_job_only(record_frames frames);
+[[nodiscard]] decoded<worker_credit> decode_worker_credit(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<job_request> decode_job_request(std::span<const zmq::message_t> frames,
+                                                      const decode_limits& limits = {});
+[[nodiscard]] decoded<job_request> decode_job_request(record_frames frames,
+                                                      const decode_limits& limits = {});
 /// For commands without body frames (HEARTBEAT from a peer, DISCONNECT, DRAIN).
-decoded<std::monostate> decode_empty(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<std::monostate> decode_empty(std::span<const zmq::message_t> frames);
 
 // ---- BATCH (docs/protocol.md §3a)
 // -------------------------------------------------------------------------
@@ -242,8 +245,9 @@ private:
 
 /// Sends what `batch` holds as one BATCH message ([routing id] [empty] [protocol] [BATCH] [body])
 /// and empties it; `scratch` is the caller's reusable frame vector. As send_frames.
-bool send_batch(zmq::socket_t& socket, std::vector<zmq::message_t>& scratch,
-                std::string_view routing_id, std::string_view protocol, batch_writer& batch);
+[[nodiscard]] bool send_batch(zmq::socket_t& socket, std::vector<zmq::message_t>& scratch,
+                              std::string_view routing_id, std::string_view protocol,
+                              batch_writer& batch);
 
 /// One record of a parsed BATCH: its command and its body frames (views into the batch frame).
 struct batch_record {
@@ -256,7 +260,7 @@ struct batch_record {
 class batch_reader {
 public:
     /// The reason when the framing is broken (the whole batch is malformed), else nothing.
-    std::optional<std::string> parse(std::string_view body);
+    [[nodiscard]] std::optional<std::string> parse(std::string_view body);
     std::size_t size() const noexcept { return _records.size(); }
     batch_record record(std::size_t index) const;
 
@@ -275,8 +279,8 @@ private:
 /// Sends frames as one multipart message. Returns false when the socket would block or the peer is
 /// unroutable (ROUTER_MANDATORY); retries when a signal interrupts (EINTR); throws zmq::error_t for
 /// other socket errors.
-bool send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames,
-                 zmq::send_flags flags = zmq::send_flags::dontwait);
+[[nodiscard]] bool send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames,
+                               zmq::send_flags flags = zmq::send_flags::dontwait);
 
 /// Starts a message: [routing id (when not empty)] [empty] [protocol] [command].
 void begin_message(std::vector<zmq::message_t>& out, std::string_view routing_id,
@@ -287,7 +291,7 @@ int poll(zmq::pollitem_t* items, std::size_t count, std::chrono::milliseconds ti
 
 /// Receives one whole multipart message into `out` (cleared first). Returns false when none is
 /// ready; retries when a signal interrupts (EINTR), which even a non-blocking receive can meet.
-bool receive_frames(zmq::socket_t& socket, std::vector<zmq::message_t>& out,
-                    zmq::recv_flags flags = zmq::recv_flags::dontwait);
+[[nodiscard]] bool receive_frames(zmq::socket_t& socket, std::vector<zmq::message_t>& out,
+                                  zmq::recv_flags flags = zmq::recv_flags::dontwait);
 
 } // namespace deferq::protocol
