@@ -13,6 +13,10 @@
 
 namespace deferq {
 
+/// With --http, how often the loop publishes the status the HTTP threads read (the status page,
+/// /metrics): fresh enough for a page that polls every second and a scraper every 15 s.
+inline constexpr std::chrono::milliseconds http_snapshot_interval{250};
+
 /// A setting that cannot work; the message names the option.
 class config_error : public std::invalid_argument {
 public:

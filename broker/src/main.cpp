@@ -39,8 +39,7 @@ int main(int argc, char** argv) {
         std::optional<deferq::http_options> http_options;
         if (!http_endpoint.empty()) {
             http_options = deferq::parse_http_endpoint(http_endpoint);
-            // The HTTP threads read the status the loop publishes this often.
-            options.snapshot_interval = std::chrono::milliseconds{250};
+            options.snapshot_interval = deferq::http_snapshot_interval;
         }
         deferq::termination_signals signals;
         zmq::context_t context;
