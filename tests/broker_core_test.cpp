@@ -257,6 +257,7 @@ TEST_CASE("a strict broker refuses a function no worker offers at once", "[broke
     auto options = core_options();
     options.strict = true;
     core_harness h(options);
+    h.advance(5000ms); // past the window after the start (next test)
     h.call("c", 1, "nobody");
     auto errors = h.out.of(kind::error, "c");
     REQUIRE(errors.size() == 1);
@@ -264,4 +265,95 @@ TEST_CASE("a strict broker refuses a function no worker offers at once", "[broke
     h.worker("w", 1, 0, {"somebody"});
     h.call("c", 2, "somebody");
     CHECK(h.given("w").size() == 1);
+}
+
+TEST_CASE("a call to a function no worker offers fails with no_such_function after the grace",
+          "[broker_core]") {
+    // "A call to a function that no worker offers, nor offered within function_memory, SHALL fail
+    // with no_such_function once it has waited unknown_function_grace for a worker."
+    core_harness h;
+    h.call("c", 1, "typo");
+    for (int i = 0; i < 19; ++i) { // 4.75 s in ticks of 250 ms
+        h.advance(250ms);
+        h.client("c");
+        h.core.tick(h.now);
+    }
+    CHECK(h.out.of(kind::error, "c").empty());
+    h.advance(250ms);
+    h.client("c");
+    h.core.tick(h.now);
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code == error_code::no_such_function);
+    CHECK_THAT(errors[0].text, Catch::Contains("no worker offers 'typo' (waited 5.0 s"));
+    CHECK(h.counters.queued_jobs == 0);
+}
+
+TEST_CASE("a worker that comes within the grace gets the call", "[broker_core]") {
+    core_harness h;
+    h.call("c", 1, "late");
+    h.advance(2000ms);
+    h.client("c");
+    h.core.tick(h.now);
+    h.advance(2000ms);
+    h.client("c");
+    h.core.tick(h.now);
+    h.worker("w", 1, 0, {"late"});
+    CHECK(h.given("w").size() == 1);
+    h.advance(2000ms);
+    h.client("c");
+    h.core.tick(h.now);
+    CHECK(h.out.of(kind::error).empty());
+}
+
+TEST_CASE("a function whose workers left lately is waited for until the call's timeout",
+          "[broker_core]") {
+    // Its workers may be restarting: the caller's timeout bounds the wait, not the grace.
+    core_harness h;
+    auto& w = h.worker("w", 1, 0);
+    h.core.remove_worker(w, "disconnected", deferq::broker_detail::parting::goodbye, h.now);
+    h.call("c", 1, "f", 20'000);
+    for (int i = 0; i < 40; ++i) { // 10 s
+        h.advance(250ms);
+        h.client("c");
+        h.core.tick(h.now);
+    }
+    CHECK(h.out.of(kind::error, "c").empty());
+    h.worker("w2", 1, 0);
+    CHECK(h.given("w2").size() == 1);
+}
+
+TEST_CASE("a strict broker waits out the grace after its start before refusing", "[broker_core]") {
+    // "strict: no_such_function at once, once the broker has been up for unknown_function_grace."
+    auto options = core_options();
+    options.strict = true;
+    core_harness h(options);
+    h.advance(50ms);
+    h.call("c", 1, "add"); // workers may be re-registering after a restart
+    CHECK(h.out.of(kind::error, "c").empty());
+    h.worker("w", 1, 0, {"add"});
+    CHECK(h.given("w").size() == 1);
+    h.call("c", 2, "sub");
+    h.advance(5000ms);
+    h.client("c");
+    h.core.tick(h.now); // the window is over: the waiting call fails...
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].id == 2);
+    h.call("c", 3, "sub"); // ...and new ones at once
+    REQUIRE(h.out.of(kind::error, "c").size() == 2);
+    CHECK(h.out.of(kind::error, "c")[1].code == error_code::no_such_function);
+}
+
+TEST_CASE("a call whose function name cannot be a function's is answered at once",
+          "[broker_core]") {
+    core_harness h;
+    h.call("c", 1, "");
+    h.call("c", 2, std::string(10'000, 'x'));
+    auto errors = h.out.of(kind::error, "c");
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].code == error_code::no_such_function);
+    CHECK_THAT(errors[0].text, Catch::Contains("empty"));
+    CHECK_THAT(errors[1].text, Catch::Contains("at most 128 bytes"));
+    CHECK(h.counters.queued_jobs == 0);
 }

@@ -127,7 +127,6 @@ TEST_CASE("every kind of malformed message is dropped and counted, and changes n
     REQUIRE(value(b.counters().live_workers) == 1);
 
     auto heartbeat = command_frame(command::heartbeat);
-    auto long_name = std::string(129, 'x');
     std::vector<std::pair<const char*, frame_list>> from_client{
         {"only the delimiter", {""}},
         {"no command frame", {"", client_id}},
@@ -161,8 +160,6 @@ TEST_CASE("every kind of malformed message is dropped and counted, and changes n
              message.push_back("extra");
              return message;
          }()},
-        {"an empty function name", request(2, "")},
-        {"a function name over the limit", request(2, long_name)},
         {"a truncated CANCEL", {"", client_id, command_frame(command::cancel), u32(1)}},
         {"a HEARTBEAT with a body", {"", client_id, heartbeat, "body"}},
     };
@@ -251,6 +248,63 @@ TEST_CASE("every kind of malformed message is dropped and counted, and changes n
         CHECK(replies[0][6] == encoded(3));
     }
     CHECK(value(b.counters().peers_disconnected) == 0); // --max-malformed 0: the rule is off
+}
+
+TEST_CASE("a call with an empty or over-long function name is answered, naming the limit",
+          "[broker][validation]") {
+    // "A REQUEST whose function name is empty or over the limit SHALL be answered with
+    // no_such_function, naming the limit; the name is not echoed."
+    zmq::context_t context;
+    inproc_broker b(context, options());
+    auto client = b.client("client");
+    send(client, request(1, ""));
+    send(client, request(2, std::string(10'000, 'x')));
+    b.step();
+    auto errors = received(client, command::error);
+    REQUIRE(errors.size() == 2);
+    auto code = u8(static_cast<std::uint8_t>(deferq::error_code::no_such_function));
+    CHECK(read_u64(errors[0][3]) == 1);
+    CHECK(errors[0][4] == code);
+    CHECK_THAT(errors[0][6], Catch::Contains("empty"));
+    CHECK(read_u64(errors[1][3]) == 2);
+    CHECK(errors[1][4] == code);
+    CHECK_THAT(errors[1][6], Catch::Contains("10000 bytes") && Catch::Contains("128 bytes"));
+    CHECK(errors[1][6].size() < 200);
+    CHECK(value(b.counters().malformed_messages) == 0);
+    CHECK(value(b.counters().queued_jobs) == 0);
+}
+
+TEST_CASE("a peer at the wrong endpoint is told, in its own protocol, where to connect",
+          "[broker][validation]") {
+    // "A peer that speaks the other endpoint's protocol SHALL be answered with ERROR
+    // (protocol_error) about call or job 0, naming both endpoints."
+    zmq::context_t context;
+    inproc_broker b(context, options());
+    auto lost_client = b.worker("lost-client"); // a client's DEALER on the worker endpoint
+    send(lost_client, {"", client_id, command_frame(command::heartbeat)});
+    auto lost_worker = b.client("lost-worker"); // a worker's DEALER on the client endpoint
+    send(lost_worker, ready("w", {"f"}));
+    b.step();
+
+    auto to_client = drain(lost_client);
+    REQUIRE(to_client.size() == 1);
+    REQUIRE(to_client[0].size() == 9);
+    CHECK(to_client[0][1] == client_id);
+    CHECK(to_client[0][2] == command_frame(command::error));
+    CHECK(read_u64(to_client[0][3]) == 0);
+    CHECK(to_client[0][4] == u8(static_cast<std::uint8_t>(deferq::error_code::protocol_error)));
+    CHECK_THAT(to_client[0][6], Catch::Contains("this is the broker's worker endpoint") &&
+                                    Catch::Contains(b.broker().client_endpoint()));
+
+    auto to_worker = drain(lost_worker);
+    REQUIRE(to_worker.size() == 1);
+    REQUIRE(to_worker[0].size() == 7);
+    CHECK(to_worker[0][1] == worker_id);
+    CHECK(to_worker[0][2] == command_frame(command::error));
+    CHECK(read_u64(to_worker[0][3]) == 0);
+    CHECK_THAT(to_worker[0][6], Catch::Contains("this is the broker's client endpoint") &&
+                                    Catch::Contains(b.broker().worker_endpoint()));
+    CHECK(value(b.counters().live_workers) == 0);
 }
 
 TEST_CASE("a client that keeps sending malformed messages is disconnected, forgotten and ignored",

@@ -94,7 +94,8 @@ TEST_CASE("a held job is found only through the worker that holds it", "[job_tab
     CHECK(t.jobs.find_held(t.worker, j.id) == nullptr);
 }
 
-TEST_CASE("tidy forgets functions nobody offers or waits for, and compacts stale queues",
+TEST_CASE("tidy forgets functions nobody offers, waits for or offered lately, and compacts stale "
+          "queues",
           "[job_table]") {
     table_fixture t;
     t.jobs.function("idle");
@@ -108,8 +109,12 @@ TEST_CASE("tidy forgets functions nobody offers or waits for, and compacts stale
         t.jobs.unqueue(*queued[i]);
         t.jobs.erase(*queued[i]);
     }
-    t.jobs.tidy();
+    t.jobs.function("offered lately").last_offered = t.t0 - std::chrono::minutes{1};
+    t.jobs.function("offered long ago").last_offered = t.t0 - std::chrono::minutes{11};
+    t.jobs.tidy(t.t0, std::chrono::minutes{10});
     CHECK(t.jobs.find_function("idle") == nullptr);
+    CHECK(t.jobs.find_function("offered lately") != nullptr); // its workers may come back
+    CHECK(t.jobs.find_function("offered long ago") == nullptr);
     REQUIRE(t.jobs.find_function("busy") == &busy);
     CHECK(busy.queue.entries() == 1);
     CHECK(t.jobs.front(busy) == queued.back());

@@ -43,7 +43,7 @@ broker_shell::broker_shell(zmq::context_t& context, broker_options options)
     : _options(std::move(options)), _clients_socket(context, zmq::socket_type::router),
       _workers_socket(context, zmq::socket_type::router), _instance(random_u64()),
       _out(_clients_socket, _workers_socket, counters, announcement(_options, _instance)),
-      _core(_options, counters, _out),
+      _core(_options, counters, _out, clock_type::now()),
       _status(_core, counters, _instance, clock_type::now(), _options.snapshot_interval),
       _mmi(_core, _status, _out, counters), _bad_peers(_options, counters),
       _next_tick(clock_type::now()) {
@@ -191,12 +191,46 @@ std::optional<broker_shell::opened_message> broker_shell::open_message(side endp
         return std::nullopt;
     }
     auto [protocol_id, cmd] = std::get<protocol::header>(head);
+    if (protocol_id == (to_clients ? protocol::worker_protocol : protocol::client_protocol)) {
+        // A worker at the client endpoint, or a client at the worker endpoint: an easy slip of
+        // configuration. Say so, in the protocol the peer speaks, so that it can stop and tell.
+        answer_wrong_endpoint(endpoint, routing_id);
+        malformed(endpoint, routing_id,
+                  to_clients ? "a worker at the client endpoint"
+                             : "a client at the worker endpoint",
+                  now);
+        return std::nullopt;
+    }
     if (protocol_id != (to_clients ? protocol::client_protocol : protocol::worker_protocol)) {
         malformed(endpoint, routing_id, "unknown protocol id '" + std::string(protocol_id) + "'",
                   now);
         return std::nullopt;
     }
     return opened_message{routing_id, body, &deferq_dialect(), cmd};
+}
+
+void broker_shell::answer_wrong_endpoint(side endpoint, std::string_view routing_id) {
+    bool to_clients = endpoint == side::client;
+    auto message = fmt::format("this is the broker's {} endpoint ({}); {}s connect to its {} "
+                               "endpoint ({})",
+                               to_string(endpoint), to_clients ? client_endpoint : worker_endpoint,
+                               to_clients ? "worker" : "client", to_clients ? "worker" : "client",
+                               to_clients ? worker_endpoint : client_endpoint);
+    std::vector<zmq::message_t> out;
+    // In the peer's own protocol: ERROR about call (or job) 0, which is never a call's.
+    protocol::begin_message(out, routing_id,
+                            to_clients ? protocol::worker_protocol : protocol::client_protocol,
+                            protocol::command::error);
+    out.push_back(protocol::u64_frame(0));
+    out.push_back(protocol::u8_frame(static_cast<std::uint8_t>(error_code::protocol_error)));
+    out.push_back(protocol::string_frame(""));
+    out.push_back(protocol::string_frame(message));
+    if (!to_clients) { // a client's ERROR also names the worker and the attempts
+        out.push_back(protocol::string_frame(""));
+        out.push_back(protocol::u32_frame(0));
+    }
+    auto& socket = to_clients ? _clients_socket : _workers_socket;
+    [[maybe_unused]] bool sent = protocol::send_frames(socket, out);
 }
 
 // ---- bad messages -----------------------------------------------------------------------------

@@ -79,6 +79,18 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
     app.add_flag("--strict", options.strict,
                  "Fail calls to functions no worker offers at once (no_such_function)")
         ->envname("DEFERQ_STRICT");
+    std::int64_t grace_ms = options.unknown_function_grace.count();
+    app.add_option("--unknown-function-grace", grace_ms,
+                   "How long a call to a function no worker offers waits for one before "
+                   "no_such_function, ms")
+        ->envname("DEFERQ_UNKNOWN_FUNCTION_GRACE")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
+    std::int64_t memory_ms = options.function_memory.count();
+    app.add_option("--function-memory", memory_ms,
+                   "How long a function is remembered after its last worker left (its calls "
+                   "wait for their timeout meanwhile), ms")
+        ->envname("DEFERQ_FUNCTION_MEMORY")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000 * 7LL}));
     app.add_option("--mdp-timeout", mdp_timeout_ms,
                    "Deadline of calls from 7/MDP clients, ms (0: none; docs/interop.md)")
         ->envname("DEFERQ_MDP_TIMEOUT")
@@ -126,6 +138,8 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
     options.heartbeat_interval = std::chrono::milliseconds{heartbeat_ms};
     options.mdp_timeout = std::chrono::milliseconds{mdp_timeout_ms};
     options.offender_ban = std::chrono::milliseconds{offender_ban_ms};
+    options.unknown_function_grace = std::chrono::milliseconds{grace_ms};
+    options.function_memory = std::chrono::milliseconds{memory_ms};
     config.gateway_timeout = std::chrono::milliseconds{gateway_timeout_ms};
 
     if (!curve_key_file.empty()) {

@@ -59,6 +59,9 @@ private:
     /// Opens the message in `_frames` that arrived on `endpoint`: nothing when it comes from a
     /// banned peer (ignored) or has no valid envelope (counted as malformed).
     std::optional<opened_message> open_message(side endpoint, time_point now);
+    /// Tells a peer that spoke the other endpoint's protocol where it should connect: an ERROR
+    /// about call (or job) 0 in its own protocol (docs/protocol.md §4, Wrong endpoint).
+    void answer_wrong_endpoint(side endpoint, std::string_view routing_id);
 
     // ---- bad messages (broker.cpp)
     /// Counts a malformed message (malformed_messages) against its peer, which may be

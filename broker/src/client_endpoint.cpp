@@ -16,7 +16,7 @@ void broker_shell::on_client_message(time_point now) {
 
     switch (cmd) {
     case command::request: {
-        auto request = decode_client_request(body, _options.limits);
+        auto request = decode_client_request(body);
         if (auto* error = std::get_if<decode_error>(&request))
             return malformed(side::client, routing_id, error->reason, now);
         auto* client = client_speaking(deferq_dialect(), routing_id, now);
@@ -77,7 +77,7 @@ client_record* broker_shell::client_speaking(const peer_dialect& dialect,
 void broker_shell::on_client_record(client_record& client, const batch_record& record,
                                     time_point now) {
     if (record.cmd == command::request) {
-        auto request = decode_client_request(record.frames, _options.limits);
+        auto request = decode_client_request(record.frames);
         if (auto* error = std::get_if<decode_error>(&request))
             return malformed(side::client, client.routing_id, "BATCH REQUEST: " + error->reason,
                              now);
@@ -113,7 +113,7 @@ void broker_shell::on_request(client_record& client, const client_request& reque
 /// picks (MDP has none) and the broker's MDP deadline. `mmi.*` follows 8/MMI.
 void broker_shell::on_mdp_client_message(std::string_view routing_id,
                                          std::span<const zmq::message_t> body, time_point now) {
-    auto decoded = mdp::decode_client_request(body, _options.limits);
+    auto decoded = mdp::decode_client_request(body);
     if (auto* error = std::get_if<decode_error>(&decoded))
         return malformed(side::client, routing_id, "MDP: " + error->reason, now);
     const auto& request = std::get<mdp::client_request>(decoded);

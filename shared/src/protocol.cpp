@@ -227,12 +227,13 @@ namespace {
 // Each decoder is written once, over any frame sequence (a whole message or a BATCH record).
 
 template <typename Frame>
-decoded<client_request> client_request_from(std::span<const Frame> frames,
-                                            const decode_limits& limits) {
+decoded<client_request> client_request_from(std::span<const Frame> frames) {
     body_reader<Frame> in(frames, first_body_frame<Frame>);
     client_request out{};
     out.correlation_id = in.template integer<std::uint64_t>("correlation id");
-    out.function = in.text("function name", limits.max_function_name, false);
+    // Any name decodes: a call to a name that cannot be a function's is answered
+    // (function_name_problem), not dropped. The frame is bounded by the message size.
+    out.function = in.text("function name", SIZE_MAX);
     if (auto options = in.raw("options")) {
         if (options->size() != 8)
             in.fail("options must be 8 bytes");
@@ -331,11 +332,11 @@ using message_reader = body_reader<zmq::message_t>;
 
 } // namespace
 
-decoded<client_request> decode_client_request(message_frames frames, const decode_limits& limits) {
-    return client_request_from(frames, limits);
+decoded<client_request> decode_client_request(message_frames frames) {
+    return client_request_from(frames);
 }
-decoded<client_request> decode_client_request(record_frames frames, const decode_limits& limits) {
-    return client_request_from(frames, limits);
+decoded<client_request> decode_client_request(record_frames frames) {
+    return client_request_from(frames);
 }
 decoded<correlation_only> decode_correlation_only(message_frames frames) {
     return correlation_only_from(frames);
@@ -437,6 +438,16 @@ decoded<std::monostate> decode_empty(message_frames frames) {
 
 // ---- BATCH (docs/protocol.md §3a)
 // -------------------------------------------------------------------------
+
+std::optional<std::string> function_name_problem(std::string_view name,
+                                                 const decode_limits& limits) {
+    if (name.empty()) return std::string("the function name is empty");
+    if (name.size() > limits.max_function_name)
+        return "the function name is " + std::to_string(name.size()) +
+               " bytes long; the broker takes names of at most " +
+               std::to_string(limits.max_function_name) + " bytes (--max-function-name)";
+    return std::nullopt;
+}
 
 bool batchable(std::string_view protocol_id, command cmd, bool to_broker) noexcept {
     bool client = protocol_id == client_protocol;

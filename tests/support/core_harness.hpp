@@ -34,7 +34,7 @@ public:
     broker_counters counters;
     time_point now = time_point{} + std::chrono::hours{1};
     recording_outbox out{&now};
-    broker_detail::broker_core core{options, counters, out};
+    broker_detail::broker_core core{options, counters, out, now};
 
     /// Moves time on and lets the core act on it (deadlines, and a tick when asked).
     void advance(std::chrono::milliseconds by, bool tick = false) {

@@ -31,8 +31,15 @@ struct broker_options {
     std::size_t max_pending_per_client = 100'000;
     std::int64_t max_message_size = protocol::default_max_message_size;
     protocol::decode_limits limits{};
-    /// Fail a call at once with no_such_function when no worker offers the function.
+    /// Fail a call at once with no_such_function when no worker offers the function (once the
+    /// broker has been up for unknown_function_grace: workers re-register after a restart).
     bool strict = false;
+    /// A call to a function that no worker offers, nor offered within function_memory, waits this
+    /// long for a worker (measured from its arrival, or from the broker's start), then fails with
+    /// no_such_function (docs/protocol.md §5). A function its workers offered lately is waited for
+    /// until the call's own timeout: its workers may be restarting.
+    std::chrono::milliseconds unknown_function_grace{5'000};
+    std::chrono::milliseconds function_memory{600'000};
     /// Deadline of a call from a 7/MDP client, which cannot send one (docs/interop.md); 0: none.
     std::chrono::milliseconds mdp_timeout{600'000};
     /// A peer that sends more than this many bad messages (malformed, or about a job it does not

@@ -26,9 +26,10 @@ void unique_sort(std::vector<function_record*>& functions) {
 
 } // namespace
 
-broker_core::broker_core(const broker_options& options, broker_counters& counters, outbox& out)
+broker_core::broker_core(const broker_options& options, broker_counters& counters, outbox& out,
+                         time_point started)
     : _options(options), _counters(counters), _out(out), _jobs(counters), _dispatcher(_jobs),
-      _workers(_jobs, counters), _clients(counters) {}
+      _workers(_jobs, counters), _clients(counters), _started(started) {}
 
 // ---- clients ----------------------------------------------------------------------------------
 
@@ -57,7 +58,15 @@ void broker_core::on_request(client_record& client, const call_request& request,
                               " calls pending (limit " +
                               std::to_string(_options.max_pending_per_client) + ")");
     }
-    if (_options.strict && !offered(request.function))
+    if (auto problem = protocol::function_name_problem(request.function, _options.limits)) {
+        note_failure(_jobs.function(request.function), error_code::no_such_function);
+        return send_error(client, request.correlation_id, request.function,
+                          error_code::no_such_function, *problem);
+    }
+    // A strict broker refuses at once, but not while workers may still be re-registering after
+    // its start: until then a call waits like any other (and fail_unoffered ends it).
+    if (_options.strict && !offered(request.function) &&
+        now - _started >= _options.unknown_function_grace)
         return send_error(client, request.correlation_id, request.function,
                           error_code::no_such_function,
                           "no worker offers '" + std::string(request.function) + "'");
@@ -223,7 +232,7 @@ void broker_core::remove_worker(worker_record& worker, std::string_view why, par
     }
     if (!held.empty())
         log().info("requeued {} job(s) of worker {}", touched.size(), escaped(worker.name));
-    _workers.remove(worker);
+    _workers.remove(worker, now);
     unique_sort(touched);
     for (auto* function : touched)
         dispatch(*function, now);
@@ -284,8 +293,36 @@ void broker_core::tick(time_point now) {
         }
         if (now - client->last_sent >= _options.heartbeat_interval) _out.heartbeat(*client);
     }
-    _jobs.tidy();
+    fail_unoffered(now);
+    _jobs.tidy(now, _options.function_memory);
     _deadlines.shrink();
+}
+
+void broker_core::fail_unoffered(time_point now) {
+    std::vector<job*> expired;
+    for (auto& [name, function] : _jobs.functions()) {
+        if (function->queued == 0 || remembered(*function, now)) continue;
+        _jobs.take_expired(
+            *function,
+            [&](const job& j) { return now - grace_start(j) >= _options.unknown_function_grace; },
+            [&](job& j) { expired.push_back(&j); });
+    }
+    for (auto* j : expired) {
+        auto waited = std::chrono::duration<double>(now - grace_start(*j)).count();
+        fail_job(*j, error_code::no_such_function,
+                 fmt::format("no worker offers '{}' (waited {:.1f} s for one: is the name right, "
+                             "and is a worker that offers it running?)",
+                             j->function->name, waited));
+    }
+}
+
+time_point broker_core::grace_start(const job& j) const {
+    return _options.strict ? _started : std::max(j.since, _started);
+}
+
+bool broker_core::remembered(const function_record& function, time_point now) const {
+    return !function.workers.empty() || (function.last_offered != time_point{} &&
+                                         now - function.last_offered <= _options.function_memory);
 }
 
 void broker_core::take_back(worker_record& worker, std::span<const std::uint64_t> job_ids,

@@ -40,7 +40,9 @@ enum class parting : std::uint8_t { goodbye, lost };
 
 class broker_core {
 public:
-    broker_core(const broker_options& options, broker_counters& counters, outbox& out);
+    /// `started`: when this broker instance started (workers re-register after it).
+    broker_core(const broker_options& options, broker_counters& counters, outbox& out,
+                time_point started);
     broker_core(const broker_core&) = delete;
     broker_core& operator=(const broker_core&) = delete;
 
@@ -113,6 +115,8 @@ public:
     std::size_t armed_deadlines() const { return _deadlines.size(); }
     /// True when some worker offers `function` now (mmi.service).
     bool offered(std::string_view function) const;
+    /// True when a worker offers `function` now or did within function_memory.
+    bool remembered(const function_record& function, time_point now) const;
 
 private:
     /// A worker answered a job it holds: `deliver` tells the caller, if one still waits; the
@@ -133,6 +137,12 @@ private:
     void send_error(client_record& client, std::uint64_t correlation_id, std::string_view function,
                     error_code code, std::string_view message, std::string_view worker = {},
                     std::uint32_t attempts = 0, std::string_view type = {});
+    /// Fails the queued calls of functions no worker offers (nor offered lately) once they have
+    /// waited unknown_function_grace for one (docs/protocol.md §5).
+    void fail_unoffered(time_point now);
+    /// The start of a call's wait for a worker, for the grace: its arrival, not before the
+    /// broker's start (a strict broker: the broker's start).
+    time_point grace_start(const job& j) const;
     /// A configured limit refused something: logged at most once per heartbeat interval.
     void limit_hit(const std::string& what, time_point now);
     static void note_failure(function_record& function, error_code code);
@@ -145,6 +155,7 @@ private:
     worker_registry _workers;
     client_registry _clients;
     deadlines _deadlines;
+    time_point _started;
     time_point _last_limit_log{};
 };
 

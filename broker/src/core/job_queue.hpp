@@ -49,6 +49,22 @@ public:
         }
     }
 
+    /// Takes out, level by level, the live ids at the front for which `take(id)` is true (stops at
+    /// the first it is false for), dropping stale ids met on the way; calls `taken(id)` for each.
+    template <typename IsLive, typename Take, typename Taken>
+    void take_fronts_while(IsLive&& is_live, Take&& take, Taken&& taken) {
+        for (auto& level : _levels) {
+            while (!level.ids.empty()) {
+                auto id = level.ids.front();
+                bool live = is_live(id);
+                if (live && !take(id)) break;
+                level.ids.pop_front();
+                --_entries;
+                if (live) taken(id);
+            }
+        }
+    }
+
     /// Removes the first id (call after front() returned it).
     void pop_front() {
         for (auto& level : _levels)

@@ -132,10 +132,12 @@ void job_table::release(worker_record& worker, std::uint64_t id) {
     bump(_counters.running_jobs, gauge_down);
 }
 
-void job_table::tidy() {
+void job_table::tidy(time_point now, std::chrono::milliseconds memory) {
     for (auto it = _functions.begin(); it != _functions.end();) {
         auto& function = *it->second;
-        if (function.workers.empty() && function.queued == 0) {
+        bool remembered =
+            function.last_offered != time_point{} && now - function.last_offered <= memory;
+        if (function.workers.empty() && function.queued == 0 && !remembered) {
             it = _functions.erase(it);
             continue;
         }

@@ -68,8 +68,22 @@ public:
 
     // ---- upkeep (once per tick)
 
-    /// Forgets functions nobody offers or waits for; compacts queues full of stale ids.
-    void tidy();
+    /// Forgets functions nobody offers, waits for, or offered within `memory`; compacts queues full
+    /// of stale ids.
+    void tidy(time_point now, std::chrono::milliseconds memory);
+    /// Takes out of `function`'s queue the jobs for which `expired(job)` is true, oldest first
+    /// within each priority (the queue is in arrival order), and calls `taken(job)` for each.
+    template <typename Expired, typename Taken>
+    void take_expired(function_record& function, Expired&& expired, Taken&& taken) {
+        function.queue.take_fronts_while([this](std::uint64_t id) { return is_queued(id); },
+                                         [&](std::uint64_t id) { return expired(*find(id)); },
+                                         [&](std::uint64_t id) {
+                                             --function.queued;
+                                             bump(_counters.queued_jobs,
+                                                  static_cast<std::uint64_t>(-1));
+                                             taken(*find(id));
+                                         });
+    }
 
 private:
     broker_counters& _counters;

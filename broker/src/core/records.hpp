@@ -56,6 +56,7 @@ struct function_record {
     job_queue queue;
     std::size_t queued = 0; ///< live jobs in the queue
     std::vector<worker_record*> workers;
+    time_point last_offered{}; ///< when its last worker left; {}: never offered (or offered now)
     // Outcomes and latencies (mmi.status, /metrics): fixed-size, nothing allocated per job.
     std::uint64_t done = 0;
     failure_counts failed_by_code{};

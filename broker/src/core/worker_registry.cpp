@@ -38,9 +38,11 @@ worker_record& worker_registry::add(std::string_view routing_id, const peer_dial
     return worker;
 }
 
-void worker_registry::remove(worker_record& worker) {
-    for (auto* function : worker.functions)
+void worker_registry::remove(worker_record& worker, time_point now) {
+    for (auto* function : worker.functions) {
         std::erase(function->workers, &worker);
+        if (function->workers.empty()) function->last_offered = now;
+    }
     bump(_counters.workers_lost);
     _workers.erase(worker.routing_id);
     set_gauge(_counters.live_workers, _workers.size());

@@ -35,8 +35,8 @@ public:
                        const worker_announcement& announcement, time_point now);
 
     /// Unlinks the worker from its functions and forgets it. The jobs it held are the caller's
-    /// to requeue or fail first.
-    void remove(worker_record& worker);
+    /// to requeue or fail first. A function left with no worker remembers when (`now`).
+    void remove(worker_record& worker, time_point now);
 
     std::size_t size() const { return _workers.size(); }
     /// Every worker, for ticks and status. Removing while iterating: iterate over a copy.

@@ -172,13 +172,16 @@ struct decode_limits {
     std::uint32_t max_worker_slots = default_max_worker_slots;
 };
 
+/// Why `name` cannot name a function (empty, over limits.max_function_name); nothing when it can.
+/// The broker answers a call with such a name with no_such_function and this reason.
+[[nodiscard]] std::optional<std::string> function_name_problem(std::string_view name,
+                                                               const decode_limits& limits = {});
+
 // Each decoder takes the whole message (frames 0…n, no routing id) and checks frames 3…n. Those of
 // the batchable kinds also take the body frames of one BATCH record (views, from index 0).
 using record_frames = std::span<const std::string_view>;
-[[nodiscard]] decoded<client_request> decode_client_request(std::span<const zmq::message_t> frames,
-                                                            const decode_limits& limits = {});
-[[nodiscard]] decoded<client_request> decode_client_request(record_frames frames,
-                                                            const decode_limits& limits = {});
+[[nodiscard]] decoded<client_request> decode_client_request(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<client_request> decode_client_request(record_frames frames);
 [[nodiscard]] decoded<correlation_only>
 decode_correlation_only(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<correlation_only> decode_correlation_only(record_frames frames);
