@@ -3,9 +3,14 @@
 
 #include "cluster.hpp"
 
-#include <catch2/catch.hpp>
+#include "deferq/protocol.hpp"
 
+#include <catch2/catch.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
+#include <deque>
 
 using namespace std::chrono_literals;
 using deferq::test::cluster;
@@ -21,8 +26,8 @@ TEST_CASE("a call to a function nobody offers ends with no_such_function after t
     auto typo = c.cli({"call", "ad", "1", "2"}, 30s); // no --timeout: it must end anyway
     auto took = std::chrono::steady_clock::now() - started;
     CHECK(typo.exit_code == 1);
-    CHECK_THAT(typo.output, Catch::Contains("no_such_function") &&
-                                Catch::Contains("no worker offers 'ad'"));
+    CHECK_THAT(typo.output,
+               Catch::Contains("no_such_function") && Catch::Contains("no worker offers 'ad'"));
     CHECK(took < 20s); // the default grace is 5 s (+ a tick)
     CHECK(c.cli({"call", "add", "1", "2"}).output == "3\n");
 }
@@ -41,8 +46,8 @@ TEST_CASE("a name that cannot be a function's is answered at once, without echoi
         auto result = c.cli({"call", name, "1"}, 20s);
         INFO(result.output.substr(0, 300));
         CHECK(result.exit_code == 1);
-        CHECK_THAT(result.output, Catch::Contains("no_such_function") &&
-                                      Catch::Contains("at most 128 bytes"));
+        CHECK_THAT(result.output,
+                   Catch::Contains("no_such_function") && Catch::Contains("at most 128 bytes"));
         CHECK(result.output.find(name) == std::string::npos);
         CHECK(result.output.size() < 1000);
     }
@@ -63,4 +68,80 @@ TEST_CASE("a strict broker serves calls made just after its restart", "[answers]
     auto unknown = c.cli({"call", "nobody", "1"}, 30s); // ends at the window's end, or at once
     CHECK(unknown.exit_code == 1);
     CHECK_THAT(unknown.output, Catch::Contains("no_such_function"));
+}
+
+namespace {
+
+/// Raw DEALER peers of the client endpoint, each its own connection (one file descriptor in the
+/// broker), each sending one HEARTBEAT; how many the broker answered.
+class many_clients {
+public:
+    many_clients(const std::string& endpoint, int count) {
+        rlimit limit{};
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+        limit.rlim_cur = limit.rlim_max; // this test process holds `count` sockets too
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+        _context.set(zmq::ctxopt::max_sockets, count + 64);
+        for (int i = 0; i < count; ++i) {
+            auto& socket = _sockets.emplace_back(_context, zmq::socket_type::dealer);
+            socket.set(zmq::sockopt::linger, 0);
+            socket.connect(endpoint);
+            std::vector<zmq::message_t> heartbeat;
+            deferq::protocol::begin_message(heartbeat, {}, deferq::protocol::client_protocol,
+                                            deferq::protocol::command::heartbeat);
+            [[maybe_unused]] bool sent = deferq::protocol::send_frames(socket, heartbeat);
+        }
+    }
+
+    /// Peers that got a message from the broker so far (each counted once).
+    int answered() {
+        _answered.resize(_sockets.size());
+        std::vector<zmq::message_t> frames;
+        for (std::size_t i = 0; i < _sockets.size(); ++i)
+            while (deferq::protocol::receive_frames(_sockets[i], frames))
+                _answered[i] = true;
+        return static_cast<int>(std::count(_answered.begin(), _answered.end(), true));
+    }
+
+private:
+    zmq::context_t _context;
+    std::deque<zmq::socket_t> _sockets;
+    std::vector<bool> _answered;
+};
+
+} // namespace
+
+TEST_CASE("the broker raises its open-file limit, and says when it must refuse peers",
+          "[answers][limits]") {
+    // docs/operations.md, Sizing: every peer costs the broker one file descriptor.
+    constexpr int peers = 400;
+    SECTION("a soft limit under the hard one is raised, and every peer is served") {
+        cluster c("files-raised");
+        c.start_broker({}, {"prlimit", "--nofile=256:4096", "--"});
+        CHECK_THAT(c.broker().log(), Catch::Contains("open files: up to 4096 (raised from 256)"));
+        many_clients clients(c.client_endpoint(), peers);
+        CHECK(deferq::test::eventually([&] { return clients.answered() == peers; }, 30s));
+        CHECK(c.counter("connections_refused") == 0);
+    }
+    SECTION("at the hard limit, refused peers are counted and logged, and the broker serves again "
+            "once they leave") {
+        cluster c("files-refused");
+        c.start_broker({}, {"prlimit", "--nofile=256:256", "--"});
+        CHECK_THAT(c.broker().log(), Catch::Contains("room for about 192 clients and workers"));
+        {
+            many_clients clients(c.client_endpoint(), peers);
+            CHECK(deferq::test::eventually(
+                [&] {
+                    return c.broker().log().find("the open-file limit (256) is reached") !=
+                           std::string::npos;
+                },
+                30s));
+            // Those that got a descriptor are served; the others are not (and know nothing).
+            CHECK(deferq::test::eventually([&] { return clients.answered() > 150; }, 30s));
+            CHECK(clients.answered() < peers);
+        }
+        c.add_worker("w1");
+        CHECK(c.cli({"call", "add", "1", "2"}, 30s).output == "3\n");
+        CHECK(c.counter("connections_refused") > 0);
+    }
 }

@@ -41,7 +41,10 @@ heartbeat_message announcement(const broker_options& options, std::uint64_t inst
 
 broker_shell::broker_shell(zmq::context_t& context, broker_options options)
     : _options(std::move(options)), _clients_socket(context, zmq::socket_type::router),
-      _workers_socket(context, zmq::socket_type::router), _instance(random_u64()),
+      _workers_socket(context, zmq::socket_type::router),
+      _client_connections(context, _clients_socket, "client endpoint", counters),
+      _worker_connections(context, _workers_socket, "worker endpoint", counters),
+      _instance(random_u64()),
       _out(_clients_socket, _workers_socket, counters, announcement(_options, _instance)),
       _core(_options, counters, _out, clock_type::now()),
       _status(_core, counters, _instance, clock_type::now(), _options.snapshot_interval),
@@ -104,6 +107,8 @@ void broker_shell::run(std::stop_token stop) {
 void broker_shell::run_once(std::chrono::milliseconds max_wait) {
     zmq::pollitem_t items[] = {{_clients_socket.handle(), 0, ZMQ_POLLIN, 0},
                                {_workers_socket.handle(), 0, ZMQ_POLLIN, 0},
+                               {_client_connections.handle(), 0, ZMQ_POLLIN, 0},
+                               {_worker_connections.handle(), 0, ZMQ_POLLIN, 0},
                                {_zap ? _zap->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     auto now = clock_type::now();
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(_next_tick - now);
@@ -112,11 +117,13 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
         auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
         wait = std::clamp(until + std::chrono::milliseconds{1}, std::chrono::milliseconds{0}, wait);
     }
-    protocol::poll(items, _zap ? 3 : 2, wait);
+    protocol::poll(items, _zap ? 5 : 4, wait);
     now = clock_type::now();
     _out.set_now(now);
     // Only sockets poll found readable: a receive that finds nothing costs libzmq a syscall.
-    if (_zap && (items[2].revents & ZMQ_POLLIN)) _zap->serve(max_zap_requests_per_turn);
+    if (_zap && (items[4].revents & ZMQ_POLLIN)) _zap->serve(max_zap_requests_per_turn);
+    if (items[2].revents & ZMQ_POLLIN) _client_connections.drain(now, _options.heartbeat_interval);
+    if (items[3].revents & ZMQ_POLLIN) _worker_connections.drain(now, _options.heartbeat_interval);
     if (items[0].revents & ZMQ_POLLIN)
         for (int i = 0;
              i < max_messages_per_turn && protocol::receive_frames(_clients_socket, _frames); ++i)

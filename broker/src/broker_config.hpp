@@ -27,10 +27,10 @@ struct broker_config {
     broker_options broker;
     std::string log_level = "info";
     std::string log_format = "text";
-    std::string ready_file;           ///< written once listening; empty: none
-    std::string http_endpoint;        ///< HOST:PORT; empty: no HTTP
-    bool gateway = false;             ///< JSON-RPC and XML-RPC on the HTTP endpoint
-    std::string gateway_token;        ///< required of gateway callers when set
+    std::string ready_file;    ///< written once listening; empty: none
+    std::string http_endpoint; ///< HOST:PORT; empty: no HTTP
+    bool gateway = false;      ///< JSON-RPC and XML-RPC on the HTTP endpoint
+    std::string gateway_token; ///< required of gateway callers when set
     std::chrono::milliseconds gateway_timeout{60'000};
 };
 

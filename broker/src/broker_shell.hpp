@@ -5,6 +5,7 @@
 /// worker_endpoint.cpp (what each endpoint accepts, in both dialects). Private to the broker.
 
 #include "bad_peers.hpp"
+#include "connection_monitor.hpp"
 #include "core/broker_core.hpp"
 #include "mmi_service.hpp"
 #include "socket_outbox.hpp"
@@ -103,6 +104,8 @@ private:
     zmq::socket_t _clients_socket;
     zmq::socket_t _workers_socket;
     std::optional<zap_handler> _zap;
+    connection_monitor _client_connections;
+    connection_monitor _worker_connections;
     std::uint64_t _instance;
     socket_outbox _out;
     broker_core _core;

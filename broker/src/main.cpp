@@ -4,6 +4,7 @@
 #include "broker_config.hpp"
 #include "gateway.hpp"
 #include "http_server.hpp"
+#include "open_file_limit.hpp"
 #include "status_routes.hpp"
 
 #include "deferq/broker.hpp"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
 
     try {
         deferq::setup_logging(config.log_level, config.log_format);
+        deferq::raise_open_file_limit(); // every peer costs a file descriptor
         std::optional<deferq::http_options> http_options;
         if (!http_endpoint.empty()) {
             http_options = deferq::parse_http_endpoint(http_endpoint);

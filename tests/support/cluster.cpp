@@ -31,6 +31,7 @@ void cluster::launch_broker(const std::string& clients, const std::string& worke
         DEFERQ_BROKER_BIN, "--clients", clients,       "--workers", workers,
         "--ready-file",    ready,       "--log-level", "debug"};
     argv.insert(argv.end(), _broker_extra.begin(), _broker_extra.end());
+    argv.insert(argv.begin(), _broker_wrapper.begin(), _broker_wrapper.end());
     _broker = std::make_unique<process>(argv, _log_dir + "/broker.log");
     if (!eventually([&] { return ::access(ready.c_str(), R_OK) == 0 || _broker->exited(); },
                     std::chrono::seconds{20}) ||
@@ -44,8 +45,9 @@ void cluster::launch_broker(const std::string& clients, const std::string& worke
     if (std::regex_search(text, match, std::regex("http=(\\S+)"))) _http_endpoint = match[1];
 }
 
-void cluster::start_broker(std::vector<std::string> extra) {
+void cluster::start_broker(std::vector<std::string> extra, std::vector<std::string> wrapper) {
     _broker_extra = std::move(extra);
+    _broker_wrapper = std::move(wrapper);
     launch_broker("tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
 }
 

@@ -20,8 +20,9 @@ public:
     explicit cluster(std::string name);
     ~cluster();
 
-    /// Starts the broker and waits until it listens. `extra` are more command-line options.
-    void start_broker(std::vector<std::string> extra = {});
+    /// Starts the broker and waits until it listens. `extra` are more command-line options;
+    /// `wrapper` a command the broker runs under (`{"prlimit", "--nofile=256:256", "--"}`).
+    void start_broker(std::vector<std::string> extra = {}, std::vector<std::string> wrapper = {});
     /// Starts the broker again on the same ports (after kill_broker or stop_broker).
     void restart_broker();
     void kill_broker();
@@ -59,7 +60,7 @@ private:
     void launch_broker(const std::string& clients, const std::string& workers);
 
     std::string _log_dir;
-    std::vector<std::string> _broker_extra;
+    std::vector<std::string> _broker_extra, _broker_wrapper;
     std::unique_ptr<process> _broker;
     std::vector<std::unique_ptr<process>> _workers;
     std::string _client_endpoint, _worker_endpoint, _http_endpoint;

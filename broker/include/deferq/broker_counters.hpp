@@ -28,13 +28,14 @@ struct broker_counters {
     std::atomic<std::uint64_t> late_replies{0};
     std::atomic<std::uint64_t> malformed_messages{0};
     std::atomic<std::uint64_t> undeliverable{0};
-    std::atomic<std::uint64_t> unauthorized{0};       ///< connections refused by the allow-lists
-    std::atomic<std::uint64_t> peers_disconnected{0}; ///< for too many bad messages
-    std::atomic<std::uint64_t> ignored_messages{0};   ///< from a peer while it is disconnected
-    std::atomic<std::uint64_t> queued_jobs{0};        ///< gauge
-    std::atomic<std::uint64_t> running_jobs{0};       ///< gauge
-    std::atomic<std::uint64_t> live_workers{0};       ///< gauge
-    std::atomic<std::uint64_t> live_clients{0};       ///< gauge
+    std::atomic<std::uint64_t> unauthorized{0};        ///< connections refused by the allow-lists
+    std::atomic<std::uint64_t> peers_disconnected{0};  ///< for too many bad messages
+    std::atomic<std::uint64_t> ignored_messages{0};    ///< from a peer while it is disconnected
+    std::atomic<std::uint64_t> connections_refused{0}; ///< not accepted (open-file limit)
+    std::atomic<std::uint64_t> queued_jobs{0};         ///< gauge
+    std::atomic<std::uint64_t> running_jobs{0};        ///< gauge
+    std::atomic<std::uint64_t> live_workers{0};        ///< gauge
+    std::atomic<std::uint64_t> live_clients{0};        ///< gauge
 };
 
 enum class metric_kind : std::uint8_t { counter, gauge };
@@ -66,6 +67,7 @@ inline constexpr counter_info counter_table[] = {
     {"unauthorized", metric_kind::counter, "Connections refused by the CURVE allow-lists.", &broker_counters::unauthorized},
     {"peers_disconnected", metric_kind::counter, "Peers disconnected for sending too many bad messages.", &broker_counters::peers_disconnected},
     {"ignored_messages", metric_kind::counter, "Messages from disconnected peers dropped unread during their ban.", &broker_counters::ignored_messages},
+    {"connections_refused", metric_kind::counter, "Connection attempts the broker could not accept (above all: its open-file limit reached).", &broker_counters::connections_refused},
     {"queued_jobs", metric_kind::gauge, "Jobs waiting in queues.", &broker_counters::queued_jobs},
     {"running_jobs", metric_kind::gauge, "Jobs dispatched to workers and not answered yet.", &broker_counters::running_jobs},
     {"live_workers", metric_kind::gauge, "Workers registered now.", &broker_counters::live_workers},
