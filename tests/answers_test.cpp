@@ -3,6 +3,7 @@
 
 #include "cluster.hpp"
 
+#include "deferq/client.hpp"
 #include "deferq/protocol.hpp"
 
 #include <catch2/catch.hpp>
@@ -144,4 +145,59 @@ TEST_CASE("the broker raises its open-file limit, and says when it must refuse p
         CHECK(c.cli({"call", "add", "1", "2"}, 30s).output == "3\n");
         CHECK(c.counter("connections_refused") > 0);
     }
+}
+
+TEST_CASE("arguments over the broker's message size limit fail with too_large before sending",
+          "[answers][limits]") {
+    // "A client SHALL NOT send a payload over the max message size the broker announces: the call
+    // fails at once with too_large."
+    cluster c("request-too-large");
+    c.start_broker({"--max-message-size", "1048576"});
+    c.add_worker("w1");
+    deferq::Client client({.broker = c.client_endpoint()});
+    CHECK(client.call<std::string>("echo", std::string("small")).get(10s) == "small");
+    try {
+        client.call<std::string>("echo", std::string(2 << 20, 'x')).get(10s);
+        FAIL("expected too_large");
+    } catch (const deferq::Failure& failure) {
+        CHECK(failure.code() == deferq::error_code::too_large);
+        CHECK_THAT(failure.message(), Catch::Contains("at most 1048576 bytes"));
+    }
+    CHECK(client.call<double>("add", 1, 2).get(10s) == 3); // the connection is still good
+}
+
+TEST_CASE("a result over the limit fails with too_large and frees the worker's slot",
+          "[answers][limits]") {
+    // "A worker SHALL answer a job whose result is over the announced max message size with ERROR
+    // too_large, and free its slot."
+    cluster c("reply-too-large");
+    c.start_broker({"--max-message-size", "1048576"});
+    c.add_worker("w1", {"--concurrency", "1"});
+    auto big = c.cli({"call", "bytes", "2097152"}, 30s);
+    CHECK(big.exit_code == 1);
+    CHECK_THAT(big.output, Catch::Contains("too_large") &&
+                               Catch::Contains("the result of 'bytes' is 2097157 bytes"));
+    CHECK(c.cli({"call", "add", "1", "2"}, 30s).output == "3\n"); // the one slot is free
+    CHECK(c.counter("running_jobs") == 0);
+    auto fits = c.cli({"call", "--json", "bytes", "16"}, 30s);
+    CHECK(fits.exit_code == 0);
+    CHECK_THAT(c.workers()[0]->log(), Catch::Contains("bytes; the broker takes messages of at "
+                                                      "most 1048576 bytes"));
+}
+
+TEST_CASE("a client at the worker endpoint, and a worker at the client endpoint, stop and say why",
+          "[answers]") {
+    // "A peer that speaks the other endpoint's protocol SHALL be answered with ERROR about call or
+    // job 0 naming both endpoints; deferq's client fails its calls with it, deferq-worker exits."
+    cluster c("wrong-endpoint");
+    c.start_broker();
+    auto lost_client = deferq::test::run(
+        {DEFERQ_CLI_BIN, "--broker", c.worker_endpoint(), "call", "add", "1", "2"}, 30s);
+    CHECK(lost_client.exit_code != 0);
+    CHECK_THAT(lost_client.output, Catch::Contains("this is the broker's worker endpoint") &&
+                                       Catch::Contains(c.client_endpoint()));
+    auto lost_worker = deferq::test::run({DEFERQ_WORKER_BIN, "--broker", c.client_endpoint()}, 30s);
+    CHECK(lost_worker.exit_code != 0);
+    CHECK_THAT(lost_worker.output, Catch::Contains("this is the broker's client endpoint") &&
+                                       Catch::Contains(c.worker_endpoint()));
 }

@@ -98,7 +98,8 @@ layout good_progress() {
     return client(command::progress, {u64(42), f64(0.5), "half way"});
 }
 layout good_broker_heartbeat() {
-    return client(command::heartbeat, {u64(0x0123456789abcdefULL), u32(1000), u32(3)});
+    return client(command::heartbeat,
+                  {u64(0x0123456789abcdefULL), u32(1000), u32(3), u64(64 * 1024 * 1024)});
 }
 layout good_worker_ready() {
     return worker(protocol::ready, {"worker-1", u32(4), u32(2), "add", "mul"});
@@ -200,7 +201,7 @@ std::vector<decoder_case> all_decoders() {
           .good = good_broker_heartbeat(),
           .min_frames = 6,
           .extra_frames_allowed = false,
-          .fixed_size_frames = {3, 4, 5}},
+          .fixed_size_frames = {3, 4, 5, 6}},
         P{.name = "decode_worker_ready",
           .decode = [](frames_view f) { return rejection(protocol::decode_worker_ready(f)); },
           .good = good_worker_ready(),
@@ -335,20 +336,24 @@ TEST_CASE("u8 frames round-trip every wire error code", "[protocol]") {
         INFO("code " << wire);
         auto code = static_cast<std::uint8_t>(wire);
         auto to_client = build(client(command::error, {u64(1), u8(code), "", "", "", u32(1)}));
+        if (code == static_cast<std::uint8_t>(deferq::error_code::callback_error)) {
+            CHECK(rejected(protocol::decode_broker_error(to_client))); // the client's own code
+            continue;
+        }
         CHECK(static_cast<int>(accepted(protocol::decode_broker_error(to_client)).code) == wire);
     }
 }
 
 TEST_CASE("a worker may report only the codes a handler can cause", "[protocol]") {
     // docs/protocol.md: ERROR (worker → broker) carries remote_error, bad_arguments,
-    // no_such_function, cancelled or timeout.
+    // no_such_function, cancelled, timeout or too_large.
     for (int wire = 1; wire <= deferq::max_wire_error_code; ++wire) {
         INFO("code " << wire);
         auto code = static_cast<deferq::error_code>(wire);
-        bool allowed = code == deferq::error_code::remote_error ||
-                       code == deferq::error_code::bad_arguments ||
-                       code == deferq::error_code::no_such_function ||
-                       code == deferq::error_code::cancelled || code == deferq::error_code::timeout;
+        bool allowed =
+            code == deferq::error_code::remote_error || code == deferq::error_code::bad_arguments ||
+            code == deferq::error_code::no_such_function || code == deferq::error_code::cancelled ||
+            code == deferq::error_code::timeout || code == deferq::error_code::too_large;
         auto from_worker =
             build(worker(command::error, {u64(1), u8(static_cast<std::uint8_t>(wire)), "", ""}));
         auto result = protocol::decode_worker_error(from_worker);
@@ -690,6 +695,19 @@ TEST_CASE("decode_broker_heartbeat reads every field", "[protocol]") {
     CHECK(heartbeat.instance == 0x0123456789abcdefULL);
     CHECK(heartbeat.interval_ms == 1000);
     CHECK(heartbeat.liveness == 3);
+    CHECK(heartbeat.max_message_size == 64 * 1024 * 1024);
+}
+
+TEST_CASE("a heartbeat without the max message size (a broker before 1.1) still decodes",
+          "[protocol]") {
+    // "HEARTBEAT (broker → peer): u64 instance, u32 interval, u32 liveness, then, from 1.1, u64 max
+    // message size."
+    auto frames = build(client(command::heartbeat, {u64(7), u32(1000), u32(3)}));
+    auto heartbeat = accepted(protocol::decode_broker_heartbeat(frames));
+    CHECK(heartbeat.instance == 7);
+    CHECK(heartbeat.max_message_size == 0);
+    auto zero_size = build(client(command::heartbeat, {u64(7), u32(1000), u32(3), u64(0)}));
+    CHECK(rejected(protocol::decode_broker_heartbeat(zero_size)));
 }
 
 TEST_CASE("decode_broker_heartbeat rejects a zero interval or a zero liveness", "[protocol]") {

@@ -34,7 +34,7 @@ bool is_loopback(const std::string& endpoint) {
 
 heartbeat_message announcement(const broker_options& options, std::uint64_t instance) {
     return {instance, static_cast<std::uint32_t>(options.heartbeat_interval.count()),
-            options.liveness};
+            options.liveness, static_cast<std::uint64_t>(options.max_message_size)};
 }
 
 } // namespace

@@ -346,12 +346,13 @@ private:
     }
 
     void start_call(const std::shared_ptr<pending_call>& call) {
-        if (_stopping) {
+        auto refuse = [&](const Failure& failure) {
             _pending_count.fetch_sub(1, std::memory_order_relaxed);
-            Failure failure(error_code::connection_lost, "the client is closing");
             call->resolve(nullptr, &failure);
-            return;
-        }
+        };
+        if (_stopping) return refuse(Failure(error_code::connection_lost, "the client is closing"));
+        if (_refused) return refuse(*_refused);
+        if (auto failure = too_large(*call)) return refuse(*failure);
         if (call->options.timeout_ms) {
             call->deadline =
                 clock_type::now() + std::chrono::milliseconds{call->options.timeout_ms};
@@ -434,6 +435,7 @@ private:
     }
 
     void on_error(std::uint64_t correlation_id, const Failure& failure) override {
+        if (correlation_id == 0) return on_refused(failure);
         auto call = take(correlation_id);
         if (!call) return;
         call->resolve(nullptr, &failure);
@@ -447,6 +449,7 @@ private:
 
     void on_heartbeat(const broker_heartbeat& heartbeat) override {
         bool restarted = _monitor.announced(heartbeat);
+        fail_too_large_pending(); // sent before the broker announced a lower limit
         if (std::exchange(_resend_when_heard, false))
             resend_pending("broker answered after its DISCONNECT");
         else if (restarted)
@@ -465,10 +468,48 @@ private:
         _resend_when_heard = true; // calls made meanwhile too: the broker drops duplicates
     }
 
+    /// An ERROR about call 0: the broker refuses this connection (this is not its client endpoint,
+    /// docs/protocol.md §4). Every pending call fails with it, and every later call at once.
+    void on_refused(const Failure& failure) {
+        if (!_refused)
+            log().error("deferq client: broker {} refused the connection: {}", options.broker,
+                        failure.message());
+        _refused = failure;
+        std::vector<std::uint64_t> ids;
+        for (auto& [id, call] : _pending)
+            ids.push_back(id);
+        for (auto id : ids)
+            if (auto call = take(id)) call->resolve(nullptr, &failure);
+    }
+
+    /// The failure of a call whose arguments exceed the broker's message size limit, which would
+    /// drop the connection instead of answering (docs/protocol.md §4, Limits).
+    std::optional<Failure> too_large(const pending_call& call) const {
+        auto limit = _monitor.max_message_size();
+        if (call.arguments.size() <= limit) return std::nullopt;
+        return Failure(error_code::too_large, "the arguments of '" + call.function + "' are " +
+                                                  std::to_string(call.arguments.size()) +
+                                                  " bytes; the broker takes messages of at most " +
+                                                  std::to_string(limit) +
+                                                  " bytes (its --max-message-size)");
+    }
+
+    void fail_too_large_pending() {
+        std::vector<std::uint64_t> oversized;
+        for (auto& [id, call] : _pending)
+            if (too_large(*call)) oversized.push_back(id);
+        for (auto id : oversized)
+            if (auto call = take(id)) {
+                auto failure = *too_large(*call);
+                call->resolve(nullptr, &failure);
+            }
+    }
+
     void on_bad_message(std::string_view reason) override {
         log().warn("deferq client: dropped a bad message from the broker: {}", reason);
     }
 
+    std::optional<Failure> _refused; ///< the broker refused this connection (wrong endpoint)
     std::unique_ptr<zmq::context_t> _own_context;
     zmq::context_t* _context;
     std::thread _thread;

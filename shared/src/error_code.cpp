@@ -6,7 +6,7 @@
 namespace deferq {
 namespace {
 
-constexpr std::array<std::pair<error_code, std::string_view>, 12> error_names{{
+constexpr std::array<std::pair<error_code, std::string_view>, 13> error_names{{
     {error_code::remote_error, "remote_error"},
     {error_code::timeout, "timeout"},
     {error_code::cancelled, "cancelled"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<error_code, std::string_view>, 12> error_names{{
     {error_code::unauthorized, "unauthorized"},
     {error_code::protocol_error, "protocol_error"},
     {error_code::callback_error, "callback_error"},
+    {error_code::too_large, "too_large"},
 }};
 
 } // namespace
@@ -30,7 +31,9 @@ std::string_view to_string(error_code code) noexcept {
 }
 
 std::optional<error_code> error_code_from_wire(std::uint8_t value) noexcept {
-    if (value == 0 || value > max_wire_error_code) return std::nullopt;
+    if (value == 0 || value > max_wire_error_code ||
+        value == static_cast<std::uint8_t>(error_code::callback_error))
+        return std::nullopt; // callback_error is the client's own, never sent
     return static_cast<error_code>(value);
 }
 

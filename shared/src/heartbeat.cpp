@@ -22,6 +22,7 @@ bool broker_monitor::announced(const protocol::broker_heartbeat& heartbeat) {
     _interval = std::clamp(std::chrono::milliseconds{heartbeat.interval_ms},
                            protocol::min_heartbeat_interval, protocol::max_heartbeat_interval);
     _liveness = std::clamp(heartbeat.liveness, std::uint32_t{1}, protocol::max_liveness);
+    if (heartbeat.max_message_size != 0) _max_message_size = heartbeat.max_message_size;
     bool restarted = _instance && *_instance != heartbeat.instance;
     _instance = heartbeat.instance;
     return restarted;

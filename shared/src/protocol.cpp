@@ -153,7 +153,7 @@ private:
 template <typename Frame> constexpr std::size_t first_body_frame = 3;
 template <> constexpr std::size_t first_body_frame<std::string_view> = 0;
 
-inline constexpr std::size_t max_text = 1 << 20; // type names, messages, notes, worker names
+inline constexpr std::size_t max_text = max_text_frame; // type names, messages, notes, worker names
 
 } // namespace
 
@@ -286,18 +286,20 @@ template <typename Frame> decoded<worker_reply> worker_reply_from(std::span<cons
     return in.finish(out);
 }
 
-template <typename Frame> decoded<worker_error> worker_error_from(std::span<const Frame> frames) {
+template <typename Frame>
+decoded<worker_error> worker_error_from(std::span<const Frame> frames, bool any_code = false) {
     body_reader<Frame> in(frames, first_body_frame<Frame>);
     worker_error out{};
     out.job_id = in.template integer<std::uint64_t>("job id");
     out.code = in.code("error code");
-    if (!in.failed()) {
+    if (!in.failed() && !any_code) {
         switch (out.code) {
         case error_code::remote_error:
         case error_code::bad_arguments:
         case error_code::no_such_function:
         case error_code::cancelled:
         case error_code::timeout:
+        case error_code::too_large: // its result is over the broker's message size limit
             break;
         default:
             in.fail("a worker may not report " + std::string(to_string(out.code)));
@@ -365,6 +367,9 @@ decoded<worker_reply> decode_worker_reply(record_frames frames) {
 decoded<worker_error> decode_worker_error(message_frames frames) {
     return worker_error_from(frames);
 }
+decoded<worker_error> decode_refusal(message_frames frames) {
+    return worker_error_from(frames, true);
+}
 decoded<worker_error> decode_worker_error(record_frames frames) {
     return worker_error_from(frames);
 }
@@ -400,6 +405,10 @@ decoded<broker_heartbeat> decode_broker_heartbeat(message_frames frames) {
     out.liveness = in.integer<std::uint32_t>("liveness");
     if (!in.failed() && (out.interval_ms == 0 || out.liveness == 0))
         in.fail("heartbeat interval and liveness must be positive");
+    if (!in.failed() && in.remaining() > 0) {
+        out.max_message_size = in.integer<std::uint64_t>("max message size");
+        if (!in.failed() && out.max_message_size == 0) in.fail("max message size must be positive");
+    }
     return in.finish(out);
 }
 
@@ -438,6 +447,17 @@ decoded<std::monostate> decode_empty(message_frames frames) {
 
 // ---- BATCH (docs/protocol.md §3a)
 // -------------------------------------------------------------------------
+
+std::string_view cut_text(std::string_view text, std::string& storage) {
+    if (text.size() <= max_text_frame) return text;
+    constexpr std::string_view mark = "\u2026 (cut)";
+    auto end = max_text_frame - mark.size();
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end; // not inside a UTF-8 sequence
+    storage.assign(text.substr(0, end));
+    storage += mark;
+    return storage;
+}
 
 std::optional<std::string> function_name_problem(std::string_view name,
                                                  const decode_limits& limits) {

@@ -4,10 +4,15 @@
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace deferq {
 namespace {
+
+/// The largest bytes(n): far beyond any message size limit a broker would be given.
+constexpr std::int64_t max_bytes_result = std::int64_t{1} << 30;
 
 /// Sleeps in small steps so that a cancelled job stops early. Returns false when cancelled.
 bool interruptible_sleep(std::chrono::milliseconds total, const JobContext& context,
@@ -36,6 +41,18 @@ void define_builtins(Worker& worker, const builtin_options& options) {
     });
     worker.define("add", [](double a, double b) { return a + b; });
     worker.define("echo", [](msgpack::object value) { return value; });
+    worker.define("bytes", [](std::int64_t n) {
+        // For size and bandwidth tests. A result over the broker's message size limit is
+        // answered with too_large, like any other.
+        if (n < 0 || n > max_bytes_result)
+            throw bad_arguments_error("bytes(n): n must be 0 to " +
+                                      std::to_string(max_bytes_result) + ", got " +
+                                      std::to_string(n));
+        std::vector<char> data(static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < data.size(); ++i)
+            data[i] = static_cast<char>(i * 131 + 7); // not all zeros: nothing compresses it
+        return data;                                  // msgpack bin
+    });
     worker.define("sleep_ms", [](std::int64_t milliseconds, const JobContext& context) {
         if (milliseconds < 0) throw std::invalid_argument("sleep_ms: milliseconds must be >= 0");
         if (!interruptible_sleep(std::chrono::milliseconds{milliseconds}, context, true))

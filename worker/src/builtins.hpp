@@ -12,8 +12,8 @@ struct builtin_options {
     std::chrono::milliseconds calculate_delay{1000};
 };
 
-/// Defines calculate, add, sleep_ms, time_left_ms, fib, count_primes, monte_carlo_pi and echo on
-/// `worker`.
+/// Defines calculate, add, sleep_ms, time_left_ms, fib, count_primes, monte_carlo_pi, echo and
+/// bytes on `worker`.
 void define_builtins(Worker& worker, const builtin_options& options);
 
 } // namespace deferq

@@ -137,6 +137,7 @@ public:
             keep_alive(now);
         }
         finish();
+        if (_refusal) throw std::runtime_error(*_refusal);
     }
 
     worker_counters counters;
@@ -309,6 +310,14 @@ private:
             }
             return;
         }
+        case command::error: {
+            auto refusal = decode_refusal(_frames);
+            if (auto* error = std::get_if<decode_error>(&refusal))
+                return bad_message(error->reason);
+            const auto& message = std::get<worker_error>(refusal);
+            if (message.job_id != 0) return bad_message("ERROR about a job");
+            return on_refused(message.message);
+        }
         case command::disconnect:
             log().info("worker {}: broker asked to reconnect", _options.name);
             _monitor.forget_instance();
@@ -316,6 +325,16 @@ private:
         default:
             return bad_message("unexpected command " + std::string(to_string(cmd)));
         }
+    }
+
+    /// The broker refuses this worker (this is not its worker endpoint): stop, and let run() say
+    /// why.
+    void on_refused(std::string_view why) {
+        if (_refusal) return;
+        log().error("worker {}: broker {} refused this worker: {}", _options.name, _options.broker,
+                    why);
+        _refusal = "the broker at " + _options.broker + " refused this worker: " + std::string(why);
+        _stop_requested = true;
     }
 
     void bad_message(std::string_view reason) {
@@ -388,11 +407,27 @@ private:
     void send_error(std::uint64_t job_id, error_code code, std::string_view type,
                     std::string_view message) {
         if (_outbox.full()) flush_outbox();
+        std::string cut_type, cut_message; // an over-long text would make the ERROR malformed
         _outbox.begin(command::error, 4);
         _outbox.u64(job_id);
         _outbox.u8(static_cast<std::uint8_t>(code));
-        _outbox.bytes(type);
-        _outbox.bytes(message);
+        _outbox.bytes(cut_text(type, cut_type));
+        _outbox.bytes(cut_text(message, cut_message));
+    }
+
+    /// A result the broker would refuse (its message size limit) becomes a too_large ERROR: the
+    /// caller learns why, and the slot is free again (docs/protocol.md §4, Limits).
+    bool refuse_too_large(const job_record& job, const zmq::message_t& result) {
+        auto limit = _monitor.max_message_size();
+        if (result.size() <= limit) return false;
+        auto refused = counters.results_too_large.fetch_add(1, std::memory_order_relaxed) + 1;
+        auto why = "the result of '" + job.function + "' is " + std::to_string(result.size()) +
+                   " bytes; the broker takes messages of at most " + std::to_string(limit) +
+                   " bytes (its --max-message-size)";
+        log().warn("worker {}: job {}: {} ({} so far)", _options.name, job.id, why, refused);
+        counters.jobs_failed.fetch_add(1, std::memory_order_relaxed);
+        send_error(job.id, error_code::too_large, "", why);
+        return true;
     }
 
     void decline(const std::shared_ptr<job_record>& job) {
@@ -424,7 +459,8 @@ private:
             begin_message(_out, {}, worker_protocol, command::progress);
             _out.push_back(u64_frame(job.id));
             _out.push_back(f64_frame(result.fraction));
-            _out.push_back(string_frame(result.message));
+            std::string cut;
+            _out.push_back(string_frame(cut_text(result.message, cut)));
             return send();
         }
         if (result.service_time.count() > 0) {
@@ -432,7 +468,9 @@ private:
             _mean_service_ns =
                 _mean_service_ns <= 0 ? sample : 0.8 * _mean_service_ns + 0.2 * sample;
         }
-        if (result.what == outcome::kind::reply) {
+        if (result.what == outcome::kind::reply && refuse_too_large(job, result.payload)) {
+            // answered with too_large
+        } else if (result.what == outcome::kind::reply) {
             counters.jobs_done.fetch_add(1, std::memory_order_relaxed);
             if (result.payload.size() <= max_batched_payload) {
                 if (_outbox.full()) flush_outbox();
@@ -612,6 +650,7 @@ private:
     std::uint32_t _current_prefetch = 0;
     double _mean_service_ns = 0;
     std::atomic<bool> _stop_requested{false};
+    std::optional<std::string> _refusal; ///< why the broker refused this worker, if it did
     bool _draining = false;
     clock_type::time_point _drain_deadline{};
     mailbox<outcome> _outcomes;

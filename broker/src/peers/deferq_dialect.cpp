@@ -69,6 +69,7 @@ public:
         out.push_back(u64_frame(message.instance));
         out.push_back(u32_frame(message.interval_ms));
         out.push_back(u32_frame(message.liveness));
+        out.push_back(u64_frame(message.max_message_size));
     }
 
     bool disconnect(frame_list& out, std::string_view routing_id, side to) const override {

@@ -67,6 +67,7 @@ struct heartbeat_message {
     std::uint64_t instance;
     std::uint32_t interval_ms;
     std::uint32_t liveness;
+    std::uint64_t max_message_size; ///< so that peers refuse what the broker would drop
 };
 
 /// The frames of one message. Each encoder starts it afresh: [routing id] [empty] [protocol]

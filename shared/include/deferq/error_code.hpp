@@ -22,9 +22,11 @@ enum class error_code : std::uint8_t {
     protocol_error = 11,
     /// Client-side only: a local callback or errback threw. Never sent on the wire.
     callback_error = 12,
+    /// A request or a result larger than the broker's message size limit.
+    too_large = 13,
 };
 
-inline constexpr std::uint8_t max_wire_error_code = 11;
+inline constexpr std::uint8_t max_wire_error_code = 13;
 
 /// The code's name as written in the docs ("remote_error"); "unknown" for values outside the enum.
 std::string_view to_string(error_code code) noexcept;

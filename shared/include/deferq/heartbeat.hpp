@@ -42,11 +42,14 @@ public:
     std::chrono::milliseconds silence(clock_type::time_point now) const;
 
     std::chrono::milliseconds interval() const { return _interval; }
+    /// The largest message the broker accepts, as it announced it (the default until it did).
+    std::uint64_t max_message_size() const { return _max_message_size; }
 
 private:
     std::optional<std::uint64_t> _instance;
     std::chrono::milliseconds _interval = protocol::default_heartbeat_interval;
     std::uint32_t _liveness = protocol::default_liveness;
+    std::uint64_t _max_message_size = protocol::default_max_message_size;
     clock_type::time_point _last_seen{};
     clock_type::time_point _last_sent{};
     clock_type::duration _backoff{};            ///< what the current connection is given

@@ -50,6 +50,13 @@ inline constexpr std::size_t default_max_function_name = 128;
 inline constexpr std::uint32_t default_max_worker_functions = 1024;
 inline constexpr std::uint32_t default_max_worker_slots = 1024;
 inline constexpr std::int64_t default_max_message_size = 64 * 1024 * 1024;
+/// The longest text frame a peer accepts: an error's type and message, a progress note, a worker
+/// name in a reply (fixed; docs/protocol.md §4, Limits). Longer text makes the message malformed.
+inline constexpr std::size_t max_text_frame = 1 << 20;
+
+/// `text` cut to max_text_frame bytes (at a character boundary, marked "… (cut)"), so that a long
+/// exception message cannot make a worker's ERROR malformed.
+std::string_view cut_text(std::string_view text, std::string& storage);
 /// What a peer accepts of the heartbeat interval and liveness a broker announces: it clamps them to
 /// these bounds, so that no announcement makes its timers overflow (docs/protocol.md §4).
 inline constexpr std::chrono::milliseconds min_heartbeat_interval{10};
@@ -132,6 +139,8 @@ struct broker_heartbeat {
     std::uint64_t instance;
     std::uint32_t interval_ms;
     std::uint32_t liveness;
+    /// The largest message the broker accepts, bytes; 0 when not announced (a broker before 1.1).
+    std::uint64_t max_message_size = 0;
 };
 struct worker_ready {
     std::string_view name;
@@ -176,6 +185,10 @@ struct decode_limits {
 /// The broker answers a call with such a name with no_such_function and this reason.
 [[nodiscard]] std::optional<std::string> function_name_problem(std::string_view name,
                                                                const decode_limits& limits = {});
+
+/// An ERROR from the broker to a worker: about job 0, the broker refuses this connection (it is
+/// not the worker endpoint: docs/protocol.md §4, Wrong endpoint). Any code.
+[[nodiscard]] decoded<worker_error> decode_refusal(std::span<const zmq::message_t> frames);
 
 // Each decoder takes the whole message (frames 0…n, no routing id) and checks frames 3…n. Those of
 // the batchable kinds also take the body frames of one BATCH record (views, from index 0).

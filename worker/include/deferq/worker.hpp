@@ -49,6 +49,8 @@ struct worker_counters {
     std::atomic<std::uint64_t> late_results_dropped{0};
     /// Prefetched jobs handed back unstarted because a long job lowered the prefetch.
     std::atomic<std::uint64_t> jobs_handed_back{0};
+    /// Results over the broker's message size limit, answered with too_large instead.
+    std::atomic<std::uint64_t> results_too_large{0};
 };
 
 class worker_impl;
@@ -79,7 +81,8 @@ public:
     /// Connects, registers and serves until stop() or (with handle_signals) SIGTERM/SIGINT; then
     /// drains: takes no new jobs, hands back those not started, finishes running ones (up to
     /// drain_timeout) and disconnects. Blocks the calling thread. Throws on bad configuration (no
-    /// functions, bad endpoint).
+    /// functions, bad endpoint), and std::runtime_error, once stopped, when the broker refused this
+    /// worker (it reached the broker's client endpoint: docs/protocol.md §4, Wrong endpoint).
     void run();
 
     /// Asks run() to drain and return. Safe from any thread and from handlers.
