@@ -95,7 +95,11 @@ int main(int argc, char** argv) {
     CLI::App app{"deferq: call functions on a deferq cluster"};
     app.option_defaults()->always_capture_default();
     app.require_subcommand(1);
-    app.add_option("--broker", broker, "Broker's client endpoint")->envname("DEFERQ_BROKER");
+    app.add_option("--broker", broker, "Broker's client endpoint")
+        ->envname("DEFERQ_BROKER")
+        ->check([](const std::string& value) {
+            return deferq::endpoint_problem(value, deferq::endpoint_use::connect).value_or("");
+        });
     app.add_option("--timeout", timeout_ms, "Per-call timeout in ms (0: none)")
         ->envname("DEFERQ_TIMEOUT")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{4'000'000'000}));
