@@ -3,13 +3,17 @@
 // line, quantiles in `deferq status`, the built-in bytes(n).
 
 #include "cluster.hpp"
+#include "http.hpp"
 
 #include "deferq/client.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace std::chrono_literals;
 using deferq::test::cluster;
+using nlohmann::json;
 
 namespace {
 
@@ -59,4 +63,59 @@ TEST_CASE("the example client, given a malformed endpoint, exits with the error 
     CHECK(result.exit_code != 0);
     CHECK(result.exit_code < 128);
     CHECK(contains(result.output, "'localhost:5555' has no transport"));
+}
+
+TEST_CASE("add(1e308, 1e308) fails with the same bad_result in deferq call, deferq map and the "
+          "JSON-RPC gateway",
+          "[json][cli][gateway]") {
+    // Before: `deferq call` printed null with exit code 0; the gateway answered bad_result.
+    cluster c("no-json-form");
+    c.start_broker({"--http", "127.0.0.1:0", "--gateway"});
+    c.add_worker("w\xff"); // a name that is not UTF-8: the status replaces it, never fails
+    const std::string rule = "the result has no JSON form: inf at $: JSON has no infinity or NaN";
+
+    auto call = c.cli({"call", "add", "1e308", "1e308"}, 30s);
+    INFO(call.output);
+    CHECK(call.exit_code == 1);
+    CHECK(contains(call.output, "deferq: bad_result: " + rule));
+    CHECK_FALSE(contains(call.output, "null"));
+
+    auto inputs = c.log_dir() + "/inputs.jsonl", outputs = c.log_dir() + "/outputs.jsonl";
+    std::ofstream(inputs) << "[1e308, 1e308]\n[1, 2]\n";
+    auto map = c.cli({"map", "add", "--input", inputs, "--output", outputs, "--quiet"}, 30s);
+    INFO(map.output);
+    CHECK(map.exit_code == 1);
+    CHECK(contains(map.output, "1 ok, 1 failed (bad_result 1)"));
+    std::ifstream lines(outputs);
+    std::string first, second;
+    std::getline(lines, first);
+    std::getline(lines, second);
+    CHECK(json::parse(first) ==
+          json{{"index", 0}, {"error", {{"code", "bad_result"}, {"message", rule}}}});
+    CHECK(json::parse(second) == json{{"index", 1}, {"result", 3}});
+
+    auto reply = deferq::test::http_post(
+        c.http_endpoint(), "/rpc",
+        R"({"jsonrpc": "2.0", "method": "add", "params": [1e308, 1e308], "id": 1})",
+        "application/json");
+    REQUIRE(reply.status == 200);
+    auto answer = json::parse(reply.body);
+    CHECK(answer["error"]["code"] == -32603);
+    CHECK(answer["error"]["data"]["code"] == "bad_result");
+    CHECK(answer["error"]["message"] == rule);
+
+    // The status, both ways, through the same conversion: the worker's name with U+FFFD.
+    auto status = c.cli({"status", "--json"}, 30s);
+    REQUIRE(status.exit_code == 0);
+    CHECK(json::parse(status.output)["workers"][0]["name"] == "w\xef\xbf\xbd");
+    json page; // the snapshot /status.json serves is at most 250 ms old
+    CHECK(deferq::test::eventually(
+        [&] {
+            auto reply = deferq::test::http_get(c.http_endpoint(), "/status.json");
+            page = reply.status == 200 ? json::parse(reply.body) : json();
+            return page.is_object() && !page["workers"].empty();
+        },
+        10s));
+    INFO(page.dump());
+    CHECK(page["workers"][0]["name"] == "w\xef\xbf\xbd");
 }

@@ -1,5 +1,7 @@
 #include "cli_json.hpp"
 
+#include "msgpack_json.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <sstream>
@@ -21,7 +23,7 @@ json parse_word(const std::string& word) {
 }
 
 zmq::message_t to_arguments(const json& array) {
-    auto bytes = json::to_msgpack(array);
+    auto bytes = msgpack_json::to_msgpack(array);
     return zmq::message_t(bytes.data(), bytes.size());
 }
 
