@@ -119,3 +119,70 @@ TEST_CASE("add(1e308, 1e308) fails with the same bad_result in deferq call, defe
     INFO(page.dump());
     CHECK(page["workers"][0]["name"] == "w\xef\xbf\xbd");
 }
+
+TEST_CASE("integers typed on the command line, in map inputs and in JSON-RPC params stay integers",
+          "[json][cli][gateway]") {
+    // Before: `deferq call fib 18446744073709551615` said "expected int64, got float".
+    cluster c("integers");
+    c.start_broker({"--http", "127.0.0.1:0", "--gateway"});
+    c.add_worker("w1");
+
+    auto echo = [&](std::vector<std::string> words) {
+        std::vector<std::string> args{"call", "echo"};
+        args.insert(args.end(), words.begin(), words.end());
+        auto result = c.cli(args, 30s);
+        INFO(result.output);
+        CHECK(result.exit_code == 0);
+        return result.output;
+    };
+    CHECK(echo({"18446744073709551615"}) == "18446744073709551615\n");
+    CHECK(echo({"-9223372036854775808"}) == "-9223372036854775808\n");
+    CHECK(echo({"--json", R"({"a": 18446744073709551615, "b": -1, "c": 2.5})"}) ==
+          R"({"a":18446744073709551615,"b":-1,"c":2.5})"
+          "\n");
+
+    auto fib = c.cli({"call", "fib", "18446744073709551615"}, 30s);
+    INFO(fib.output);
+    CHECK(fib.exit_code == 1);
+    CHECK(contains(fib.output, "bad_arguments"));
+    CHECK(contains(fib.output, "expected int64, got integer 18446744073709551615"));
+    CHECK(c.cli({"call", "fib", "90"}, 30s).output == "2880067194370816120\n");
+    // A number written as a float reaches the worker as one, integral or not.
+    auto float_argument = c.cli({"call", "fib", "10.0"}, 30s);
+    CHECK(float_argument.exit_code == 1);
+    CHECK(contains(float_argument.output, "expected int64, got float"));
+
+    auto too_big = c.cli({"call", "echo", "1", "18446744073709551616"}, 30s);
+    INFO(too_big.output);
+    CHECK(too_big.exit_code == 2);
+    CHECK(contains(too_big.output, "deferq: argument 2: the integer 18446744073709551616 is out "
+                                   "of range"));
+
+    auto inputs = c.log_dir() + "/inputs.jsonl", outputs = c.log_dir() + "/outputs.jsonl";
+    std::ofstream(inputs) << "[18446744073709551615]\n[18446744073709551616]\n";
+    auto map = c.cli({"map", "echo", "--input", inputs, "--output", outputs, "--quiet"}, 30s);
+    INFO(map.output);
+    CHECK(map.exit_code == 1);
+    std::ifstream lines(outputs);
+    std::string first, second;
+    std::getline(lines, first);
+    std::getline(lines, second);
+    CHECK(first == R"({"index":0,"result":18446744073709551615})");
+    CHECK(json::parse(second)["error"]["code"] == "bad_input");
+    CHECK(contains(second, "line 2: the integer 18446744073709551616 is out of range"));
+
+    auto rpc = [&](const std::string& params) {
+        auto reply = deferq::test::http_post(c.http_endpoint(), "/rpc",
+                                             R"({"jsonrpc": "2.0", "method": "echo", "params": )" +
+                                                 params + R"(, "id": 1})",
+                                             "application/json");
+        REQUIRE(reply.status == 200);
+        return reply.body;
+    };
+    CHECK(rpc("[18446744073709551615]") ==
+          R"({"id":1,"jsonrpc":"2.0","result":18446744073709551615})");
+    auto refused = json::parse(rpc("[18446744073709551616]"));
+    CHECK(refused["error"]["code"] == -32602);
+    CHECK(contains(refused["error"]["message"].get<std::string>(),
+                   "the integer 18446744073709551616 is out of range"));
+}

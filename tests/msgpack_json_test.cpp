@@ -53,8 +53,11 @@ TEST_CASE("integers stay integers and floats stay floats from msgpack to JSON", 
     CHECK(msgpack_json::to_json(msgpack_of(-42)).dump() == "-42");
     CHECK(msgpack_json::to_json(msgpack_of(1e308)).dump() == "1e+308");
     CHECK(msgpack_json::to_json(msgpack_of(2.5f)).dump() == "2.5");
-    // A float packs as float64 (not as float32, which nlohmann's own writer would pick for 2.5).
-    CHECK(msgpack_json::to_msgpack(json(2.5)) == msgpack_of(2.5));
+    // A float packs as float64: not as float32 (which nlohmann's own writer picks for 2.5), not as
+    // an integer when integral (which msgpack-c's packer does for 2.0).
+    CHECK(msgpack_json::to_msgpack(json(2.5)) == std::string("\xcb\x40\x04\0\0\0\0\0\0", 9));
+    CHECK(msgpack_json::to_msgpack(json(2.0)) == std::string("\xcb\x40\0\0\0\0\0\0\0", 9));
+    CHECK(msgpack_json::to_msgpack(json(2)) == "\x02");
 }
 
 TEST_CASE("non-finite doubles are refused, naming the value and its place", "[json]") {
@@ -120,4 +123,59 @@ TEST_CASE("the CLI shows a result with no JSON form as a bad_result naming it", 
         CHECK(failure.message() ==
               "the result has no JSON form: inf at $: JSON has no infinity or NaN");
     }
+}
+
+TEST_CASE("numbers typed as text keep their type: integers stay integers", "[json][cli]") {
+    using msgpack_json::parse_number;
+    CHECK(parse_number("42")->is_number_integer());
+    CHECK(parse_number("-9223372036854775808") == json(std::numeric_limits<std::int64_t>::min()));
+    // The issue's case: this used to become the float 1.8446744073709552e19.
+    auto largest = parse_number("18446744073709551615");
+    REQUIRE(largest);
+    CHECK(largest->is_number_unsigned());
+    CHECK(largest->get<std::uint64_t>() == std::numeric_limits<std::uint64_t>::max());
+    CHECK(parse_number("2.5")->is_number_float());
+    CHECK(parse_number("1e3")->is_number_float());
+    CHECK(parse_number("1e3")->get<double>() == 1000.0);
+    CHECK(parse_number("2.0")->is_number_float()); // written as a float: stays one
+    CHECK(parse_number("1e-400") == json(0.0));    // rounds to zero, as JSON readers do
+    for (auto word : {"inf", "nan", "-inf", "0x10", "+5", "1.2.3", "1e", "-", "", "abc", "12a"}) {
+        INFO(word);
+        CHECK_FALSE(parse_number(word));
+    }
+    CHECK_THROWS_WITH(parse_number("18446744073709551616"),
+                      "the integer 18446744073709551616 is out of range: integers are "
+                      "-9223372036854775808 (int64) to 18446744073709551615 (uint64); write it "
+                      "with a fraction (18446744073709551616.0) for a float");
+    CHECK_THROWS_AS(parse_number("-9223372036854775809"), msgpack_json::mapping_error);
+    CHECK_THROWS_WITH(parse_number("1e999"), "the number 1e999 is beyond the range of a double");
+}
+
+TEST_CASE("JSON text keeps integers exact and refuses numbers that would be rounded", "[json]") {
+    auto parsed = msgpack_json::parse(R"([18446744073709551615, -1, 2.5, 3, {"a": [1e2]}])");
+    CHECK(parsed[0].is_number_unsigned());
+    CHECK(parsed[1].is_number_integer());
+    CHECK(parsed[2].is_number_float());
+    CHECK(parsed[3].is_number_integer());
+    CHECK(parsed[4]["a"][0].is_number_float());
+    CHECK(msgpack_json::to_json(msgpack_json::to_msgpack(parsed)) == parsed);
+    // nlohmann's own parser makes a double of the first and infinity of the second.
+    CHECK_THROWS_WITH(msgpack_json::parse("[1, 18446744073709551616]"),
+                      Catch::StartsWith("the integer 18446744073709551616 is out of range"));
+    CHECK_THROWS_WITH(msgpack_json::parse(R"({"x": -1e999})"),
+                      "the number -1e999 is beyond the range of a double");
+    CHECK_THROWS_WITH(
+        msgpack_json::parse("[" + std::string(100, '9') + "]"),
+        Catch::Contains("the integer 9999999999999999999999999999999999999999... is"));
+    CHECK_THROWS_AS(msgpack_json::parse("[1,"), json::parse_error);
+    CHECK_THROWS_AS(msgpack_json::parse("[1] x"), json::parse_error);
+}
+
+TEST_CASE("an integer that does not fit the parameter's type is named with its value", "[codec]") {
+    auto too_big = msgpack_of(std::numeric_limits<std::uint64_t>::max());
+    CHECK_THROWS_WITH(deferq::codec::decode_value<std::int64_t>(too_big.data(), too_big.size()),
+                      "expected int64, got integer 18446744073709551615");
+    auto text = msgpack_of(std::string("x"));
+    CHECK_THROWS_WITH(deferq::codec::decode_value<std::int64_t>(text.data(), text.size()),
+                      "expected int64, got string");
 }

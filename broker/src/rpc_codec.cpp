@@ -382,10 +382,13 @@ json_request parse_json_request(std::string_view body) {
     json_request request;
     nlohmann::json parsed;
     try {
-        parsed = nlohmann::json::parse(body);
+        parsed = msgpack_json::parse(body); // numbers keep their type, or are refused
     } catch (const nlohmann::json::exception& e) {
         request.error =
             json_error(nullptr, parse_error_code, std::string("parse error: ") + e.what());
+        return request;
+    } catch (const mapping_error& e) {
+        request.error = json_error(nullptr, invalid_params_code, e.what());
         return request;
     }
     if (parsed.is_array()) {

@@ -5,6 +5,7 @@
 #include "cli_map.hpp"
 #include "cli_status.hpp"
 
+#include "msgpack_json.hpp"
 #include "result_text.hpp"
 
 #include "deferq/client.hpp"
@@ -35,14 +36,13 @@ int run_call(deferq::Client& client, std::chrono::milliseconds timeout, const st
              const std::vector<std::string>& words, bool as_json, bool show_worker) {
     json arguments = json::array();
     for (const auto& word : words) {
-        if (!as_json) {
-            arguments.push_back(parse_word(word));
-            continue;
-        }
         try {
-            arguments.push_back(json::parse(word));
+            arguments.push_back(as_json ? deferq::cli::parse_json(word) : parse_word(word));
         } catch (const json::parse_error& e) {
             std::cerr << "deferq: argument '" << word << "' is not JSON: " << e.what() << "\n";
+            return 2;
+        } catch (const deferq::msgpack_json::mapping_error& e) {
+            std::cerr << "deferq: argument " << arguments.size() + 1 << ": " << e.what() << "\n";
             return 2;
         }
     }

@@ -82,7 +82,7 @@ public:
             ++_line_number;
             if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
             try {
-                auto value = json::parse(line);
+                auto value = parse_json(line);
                 if (!value.is_array())
                     return item{std::nullopt, fmt::format("line {}: not a JSON array of arguments",
                                                           _line_number)};
@@ -90,6 +90,8 @@ public:
             } catch (const json::parse_error& e) {
                 return item{std::nullopt,
                             fmt::format("line {}: not JSON: {}", _line_number, e.what())};
+            } catch (const msgpack_json::mapping_error& e) {
+                return item{std::nullopt, fmt::format("line {}: {}", _line_number, e.what())};
             }
         }
         return std::nullopt;
@@ -267,7 +269,7 @@ int run_map(Client& client, const map_options& options) {
                     fixed.push_back(nullptr);
                     continue;
                 }
-                fixed.push_back(options.words_as_json ? json::parse(word) : parse_word(word));
+                fixed.push_back(options.words_as_json ? parse_json(word) : parse_word(word));
             }
             source = input_source::from_range(*range, std::move(fixed), slot);
         } else {

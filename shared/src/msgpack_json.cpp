@@ -3,7 +3,11 @@
 #include "deferq/codec.hpp"
 #include "deferq/utf8.hpp"
 
+#include <algorithm>
+#include <bit>
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 namespace deferq::msgpack_json {
 namespace {
@@ -115,7 +119,20 @@ nlohmann::json convert(const msgpack::object& value, const place& at, int depth,
     refuse("a value of unknown msgpack type", at, "it has no JSON form");
 }
 
-void pack_at(packer& out, const nlohmann::json& value, int depth) {
+/// A double as msgpack float64 even when it is integral: msgpack-c's packer would write 2.0 as the
+/// integer 2, and a number written with a fraction or an exponent stays a float (docs/interop.md).
+void pack_float64(msgpack::sbuffer& buffer, double value) {
+    auto bits = std::bit_cast<std::uint64_t>(value);
+    char bytes[9];
+    bytes[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i)
+        bytes[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    buffer.write(bytes, sizeof bytes);
+}
+
+/// `out` writes straight into `buffer` (msgpack-c's packer keeps no buffer of its own), so the two
+/// can take turns.
+void pack_at(msgpack::sbuffer& buffer, packer& out, const nlohmann::json& value, int depth) {
     if (depth > max_depth)
         throw mapping_error("nested deeper than " + std::to_string(max_depth) + " levels");
     switch (value.type()) {
@@ -133,7 +150,7 @@ void pack_at(packer& out, const nlohmann::json& value, int depth) {
         out.pack(value.get<std::uint64_t>());
         return;
     case nlohmann::json::value_t::number_float:
-        out.pack(value.get<double>());
+        pack_float64(buffer, value.get<double>());
         return;
     case nlohmann::json::value_t::string: {
         const auto& text = value.get_ref<const std::string&>();
@@ -144,20 +161,80 @@ void pack_at(packer& out, const nlohmann::json& value, int depth) {
     case nlohmann::json::value_t::array:
         out.pack_array(static_cast<std::uint32_t>(value.size()));
         for (const auto& item : value)
-            pack_at(out, item, depth + 1);
+            pack_at(buffer, out, item, depth + 1);
         return;
     case nlohmann::json::value_t::object:
         out.pack_map(static_cast<std::uint32_t>(value.size()));
         for (const auto& [key, item] : value.items()) {
             out.pack_str(static_cast<std::uint32_t>(key.size()));
             out.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
-            pack_at(out, item, depth + 1);
+            pack_at(buffer, out, item, depth + 1);
         }
         return;
     case nlohmann::json::value_t::binary:
         throw mapping_error("binary JSON values are not supported");
     }
 }
+
+// ---- numbers in JSON text
+
+/// A number's text for a message: cut when long (a request body may hold a huge one).
+std::string shown(std::string_view number) {
+    return number.size() <= 40 ? std::string(number) : std::string(number.substr(0, 40)) + "...";
+}
+
+bool is_integer_text(std::string_view text) {
+    if (!text.empty() && text.front() == '-') text.remove_prefix(1);
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+[[noreturn]] void integer_out_of_range(std::string_view text) {
+    throw mapping_error("the integer " + shown(text) +
+                        " is out of range: integers are -9223372036854775808 (int64) to "
+                        "18446744073709551615 (uint64); write it with a fraction (" +
+                        shown(text) + ".0) for a float");
+}
+
+[[noreturn]] void float_out_of_range(std::string_view text) {
+    throw mapping_error("the number " + shown(text) + " is beyond the range of a double");
+}
+
+/// Builds the JSON value as nlohmann's own parser does, but refuses the numbers that parser would
+/// round: an integer beyond uint64 (it makes a double of it) or a number beyond a double's range
+/// (it makes infinity).
+class exact_numbers final : public nlohmann::json_sax<nlohmann::json> {
+public:
+    explicit exact_numbers(nlohmann::json& result) : _dom(result, true) {}
+
+    bool null() override { return _dom.null(); }
+    bool boolean(bool value) override { return _dom.boolean(value); }
+    bool number_integer(number_integer_t value) override { return _dom.number_integer(value); }
+    bool number_unsigned(number_unsigned_t value) override { return _dom.number_unsigned(value); }
+    bool number_float(number_float_t value, const string_t& text) override {
+        if (is_integer_text(text)) integer_out_of_range(text);
+        if (!std::isfinite(value)) float_out_of_range(text);
+        return _dom.number_float(value, text);
+    }
+    bool string(string_t& value) override { return _dom.string(value); }
+    bool binary(binary_t& value) override { return _dom.binary(value); }
+    bool start_object(std::size_t size) override { return _dom.start_object(size); }
+    bool key(string_t& value) override { return _dom.key(value); }
+    bool end_object() override { return _dom.end_object(); }
+    bool start_array(std::size_t size) override { return _dom.start_array(size); }
+    bool end_array() override { return _dom.end_array(); }
+    /// Throws the error as its own type (the DOM builder would throw a copy of the base class).
+    bool parse_error(std::size_t, const std::string& last_token,
+                     const nlohmann::detail::exception& error) override {
+        if (auto* syntax = dynamic_cast<const nlohmann::json::parse_error*>(&error)) throw *syntax;
+        if (error.id == 406) float_out_of_range(last_token); // nlohmann: "number overflow"
+        if (auto* range = dynamic_cast<const nlohmann::json::out_of_range*>(&error)) throw *range;
+        throw std::runtime_error(error.what());
+    }
+
+private:
+    nlohmann::detail::json_sax_dom_parser<nlohmann::json> _dom;
+};
 
 } // namespace
 
@@ -170,15 +247,47 @@ nlohmann::json to_json(std::string_view msgpack_bytes, bad_utf8 strings) {
     return to_json(handle.get(), strings);
 }
 
-void pack(packer& out, const nlohmann::json& value) {
-    pack_at(out, value, 0);
-}
-
 std::string to_msgpack(const nlohmann::json& value) {
     msgpack::sbuffer buffer(codec::initial_encode_buffer);
     packer out(buffer);
-    pack(out, value);
+    pack_at(buffer, out, value, 0);
     return std::string(buffer.data(), buffer.size());
+}
+
+nlohmann::json parse(std::string_view text) {
+    nlohmann::json result;
+    exact_numbers builder(result);
+    nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
+    return result;
+}
+
+std::optional<nlohmann::json> parse_number(std::string_view text) {
+    const char* first = text.data();
+    const char* last = text.data() + text.size();
+    if (is_integer_text(text)) {
+        std::int64_t signed_value = 0;
+        if (auto [end, error] = std::from_chars(first, last, signed_value); error == std::errc{})
+            return signed_value;
+        std::uint64_t unsigned_value = 0;
+        if (auto [end, error] = std::from_chars(first, last, unsigned_value); error == std::errc{})
+            return unsigned_value;
+        integer_out_of_range(text);
+    }
+    // Only digits, signs, points and exponents: "inf", "nan" and "0x10" stay words.
+    if (text.find_first_not_of("0123456789+-.eE") != std::string_view::npos ||
+        text.find_first_of("0123456789") == std::string_view::npos)
+        return std::nullopt;
+    double value = 0;
+    auto [end, error] = std::from_chars(first, last, value);
+    if (end != last) return std::nullopt; // not all of it is a number
+    if (error == std::errc::result_out_of_range) {
+        // Beyond the range, or so small that it rounds to 0 or a subnormal (kept, as JSON does).
+        value = std::strtod(std::string(text).c_str(), nullptr);
+        if (!std::isfinite(value)) float_out_of_range(text);
+        return value;
+    }
+    if (error != std::errc{}) return std::nullopt;
+    return value;
 }
 
 } // namespace deferq::msgpack_json
