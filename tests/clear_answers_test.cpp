@@ -186,3 +186,31 @@ TEST_CASE("integers typed on the command line, in map inputs and in JSON-RPC par
     CHECK(contains(refused["error"]["message"].get<std::string>(),
                    "the integer 18446744073709551616 is out of range"));
 }
+
+TEST_CASE("deferq status after three 1.0 s calculate jobs shows service p50 and p99 near 1.0 s",
+          "[status][histogram]") {
+    // Before: p50 1.8 s, p99 2.5 s (interpolated inside the Prometheus bucket of 1 to 2.5 s).
+    cluster c("quantiles");
+    c.start_broker();
+    c.add_worker("w1", {"--concurrency", "3", "--calculate-delay", "1000"});
+    auto demo = c.cli({"demo"}, 60s);
+    INFO(demo.output);
+    REQUIRE(demo.exit_code == 0);
+
+    auto status = c.cli({"status", "--json"}, 30s);
+    REQUIRE(status.exit_code == 0);
+    auto parsed = json::parse(status.output);
+    json calculate;
+    for (const auto& function : parsed["functions"])
+        if (function["name"] == "calculate") calculate = function;
+    INFO(calculate.dump());
+    CHECK(calculate["service_count"] == 3);
+    // Each job ran 1.0 s plus two hops: the estimates are within 10 % (the promise is 6.25 %) of a
+    // duration between 1.0 s and what a loaded machine may add to it.
+    for (auto key : {"service_p50_ms", "service_p99_ms"}) {
+        CHECK(calculate[key].get<double>() >= 1000 * 0.9);
+        CHECK(calculate[key].get<double>() <= 1300 * 1.1);
+    }
+    auto table = c.cli({"status"}, 30s);
+    CHECK(contains(table.output, "1.0 s / 1.0 s"));
+}
