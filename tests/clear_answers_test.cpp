@@ -214,3 +214,45 @@ TEST_CASE("deferq status after three 1.0 s calculate jobs shows service p50 and 
     auto table = c.cli({"status"}, 30s);
     CHECK(contains(table.output, "1.0 s / 1.0 s"));
 }
+
+TEST_CASE("bytes(n) returns n bytes of binary up to the message limit, bad_arguments beyond",
+          "[builtins][bytes]") {
+    cluster c("bytes");
+    c.start_broker();
+    c.add_worker("w1");
+    deferq::Client client({.broker = c.client_endpoint()});
+
+    auto mebibyte = client.call_with<std::vector<char>>({.timeout = 60s}, "bytes", 1 << 20).get();
+    REQUIRE(mebibyte.size() == 1u << 20);
+    for (std::size_t i : {std::size_t{0}, std::size_t{255}, std::size_t{256}, mebibyte.size() - 1})
+        CHECK(static_cast<unsigned char>(mebibyte[i]) == (i & 0xff));
+    CHECK(client.call_with<std::vector<char>>({.timeout = 60s}, "bytes", 0).get().empty());
+
+    // The largest n: its reply (n + 5 bytes of msgpack) fits the broker's default 64 MiB limit.
+    constexpr std::int64_t largest = 64 * 1024 * 1024 - 5;
+    auto whole = client.call_with<deferq::msgpack_value>({.timeout = 120s}, "bytes", largest).get();
+    CHECK(whole.bytes.size() == static_cast<std::size_t>(largest) + 5);
+
+    for (std::int64_t bad : {std::int64_t{-1}, largest + 1, std::int64_t{1} << 40}) {
+        INFO(bad);
+        try {
+            client.call_with<std::vector<char>>({.timeout = 60s}, "bytes", bad).get();
+            FAIL("expected bad_arguments");
+        } catch (const deferq::Failure& failure) {
+            CHECK(failure.code() == deferq::error_code::bad_arguments);
+            CHECK(failure.message() == "bytes(int64 n): n must be 0 to 67108859 (the reply must "
+                                       "fit one message), got " +
+                                           std::to_string(bad));
+        }
+    }
+
+    // From the command line: binary has no JSON form (docs/interop.md), said so.
+    auto cli = c.cli({"call", "bytes", "3"}, 30s);
+    INFO(cli.output);
+    CHECK(cli.exit_code == 1);
+    CHECK(contains(cli.output, "bad_result: the result has no JSON form: binary data (3 bytes) at "
+                               "$: JSON has no binary type"));
+    auto negative = c.cli({"call", "bytes", "-1"}, 30s);
+    CHECK(negative.exit_code == 1);
+    CHECK(contains(negative.output, "bad_arguments: bytes(int64 n): n must be 0 to 67108859"));
+}

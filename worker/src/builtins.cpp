@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace deferq {
 namespace {
@@ -36,6 +38,17 @@ void define_builtins(Worker& worker, const builtin_options& options) {
     });
     worker.define("add", [](double a, double b) { return a + b; });
     worker.define("echo", [](msgpack::object value) { return value; });
+    // n bytes of binary (msgpack bin), 0, 1, …, 255, 0, …: for size and bandwidth tests.
+    worker.define("bytes", [max = options.max_bytes](std::int64_t n) {
+        if (n < 0 || static_cast<std::uint64_t>(n) > max)
+            throw bad_arguments_error("bytes(int64 n): n must be 0 to " + std::to_string(max) +
+                                      " (the reply must fit one message), got " +
+                                      std::to_string(n));
+        std::vector<char> out(static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < out.size(); ++i)
+            out[i] = static_cast<char>(i & 0xff);
+        return out;
+    });
     worker.define("sleep_ms", [](std::int64_t milliseconds, const JobContext& context) {
         if (milliseconds < 0) throw std::invalid_argument("sleep_ms: milliseconds must be >= 0");
         if (!interruptible_sleep(std::chrono::milliseconds{milliseconds}, context, true))
