@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
     deferq::Client client{{.broker = argc > 1 ? argv[1] : "tcp://127.0.0.1:5555"}};
 
     std::vector<deferq::Deferred<double>> jobs;
@@ -24,4 +24,7 @@ int main(int argc, char** argv) {
         std::cerr << "total: unavailable (" << f.what() << ")" << std::endl;
         return 1;
     }
+} catch (const deferq::config_error& e) { // a malformed endpoint
+    std::cerr << "calculate_client: " << e.what() << std::endl;
+    return 2;
 }

@@ -89,6 +89,9 @@ TEST_CASE("settings that cannot work are refused, naming the option", "[broker_c
     CHECK_THAT(error_of({"--client-keys", "x"}), Catch::Contains("need --curve-secret-key"));
     CHECK_THAT(error_of({"--gateway-token-file", "/nonexistent/token"}),
                Catch::Contains("--gateway-token-file"));
+    CHECK_THAT(error_of({"--clients", "localhost:5555"}),
+               Catch::Contains("--clients: endpoint 'localhost:5555'"));
+    CHECK_THAT(error_of({"--workers", "tcp://*:99999"}), Catch::Contains("--workers"));
 }
 
 TEST_CASE("the gateway token is read from its file, without the line end", "[broker_config]") {

@@ -2,9 +2,9 @@
 // curl, by Python's xmlrpc.client and by raw HTTP requests.
 
 #include "cluster.hpp"
+#include "http.hpp"
 
 #include <catch2/catch.hpp>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -16,21 +16,13 @@ using nlohmann::json;
 
 namespace {
 
-struct http_reply {
-    int status = 0;
-    std::string body;
-};
+using deferq::test::http_reply;
 
 http_reply post(const std::string& endpoint, const std::string& path, const std::string& body,
                 const std::string& content_type, const std::string& authorization = "") {
-    auto colon = endpoint.rfind(':');
-    httplib::Client client(endpoint.substr(0, colon), std::stoi(endpoint.substr(colon + 1)));
-    client.set_read_timeout(60, 0);
-    httplib::Headers headers;
-    if (!authorization.empty()) headers.emplace("Authorization", authorization);
-    auto result = client.Post(path, headers, body, content_type);
-    if (!result) FAIL("POST " << path << " failed: " << httplib::to_string(result.error()));
-    return {result->status, result->body};
+    auto reply = deferq::test::http_post(endpoint, path, body, content_type, authorization);
+    if (reply.status == 0) FAIL("POST " << path << " failed");
+    return reply;
 }
 
 json json_rpc(const std::string& endpoint, const std::string& body) {

@@ -3,12 +3,12 @@
 // deferq map, against real processes on 127.0.0.1.
 
 #include "cluster.hpp"
+#include "http.hpp"
 #include "prometheus.hpp"
 
 #include "deferq/client.hpp"
 
 #include <catch2/catch.hpp>
-#include <httplib.h>
 
 #include <csignal>
 #include <fstream>
@@ -22,21 +22,7 @@ using json = nlohmann::json;
 
 namespace {
 
-struct http_reply {
-    int status = 0;
-    std::string body, content_type;
-};
-
-/// GET http://ENDPOINT/PATH, bounded: 5 s to connect, 10 s to read. status 0 when it failed.
-http_reply http_get(const std::string& endpoint, const std::string& path) {
-    auto colon = endpoint.rfind(':');
-    httplib::Client client(endpoint.substr(0, colon), std::stoi(endpoint.substr(colon + 1)));
-    client.set_connection_timeout(5, 0);
-    client.set_read_timeout(10, 0);
-    auto result = client.Get(path.c_str());
-    if (!result) return {};
-    return {result->status, result->body, result->get_header_value("Content-Type")};
-}
+using deferq::test::http_get;
 
 json status_json(cluster& c) {
     auto result = c.cli({"status", "--json"}, 30s);

@@ -1,6 +1,8 @@
 // The gateway's formats (docs/interop.md "Type mapping"), without sockets: JSON-RPC and XML-RPC
 // requests into msgpack arguments, msgpack results back out, and everything that must be refused.
+// The JSON value rules themselves are tested in msgpack_json_test.cpp.
 
+#include "msgpack_of.hpp"
 #include "rpc_codec.hpp"
 
 #include "deferq/codec.hpp"
@@ -13,30 +15,12 @@
 namespace rpc = deferq::rpc;
 using nlohmann::json;
 
+using deferq::test::msgpack_of;
+
 namespace {
 
-std::string packed(const json& value) {
-    msgpack::sbuffer buffer;
-    msgpack::packer<msgpack::sbuffer> out(buffer);
-    rpc::pack_json(out, value);
-    return std::string(buffer.data(), buffer.size());
-}
-
-json round_trip(const json& value) {
-    auto bytes = packed(value);
-    auto handle = deferq::codec::unpack(bytes.data(), bytes.size());
-    return rpc::to_json(handle.get());
-}
-
-template <typename T> std::string msgpack_of(const T& value) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, value);
-    return std::string(buffer.data(), buffer.size());
-}
-
 json to_json_of(const std::string& bytes) {
-    auto handle = deferq::codec::unpack(bytes.data(), bytes.size());
-    return rpc::to_json(handle.get());
+    return deferq::msgpack_json::to_json(bytes);
 }
 
 /// The msgpack arguments of an XML-RPC call as JSON (for easy comparison).
@@ -51,7 +35,7 @@ json xml_arguments(const std::string& params) {
     if (handle.get().type == msgpack::type::ARRAY && handle.get().via.array.size > 0 &&
         handle.get().via.array.ptr[0].type == msgpack::type::BIN)
         return "binary";
-    return rpc::to_json(handle.get());
+    return deferq::msgpack_json::to_json(handle.get());
 }
 
 int xml_refusal(const std::string& body) {
@@ -68,31 +52,6 @@ std::string xml_of(const std::string& msgpack_bytes) {
 }
 
 } // namespace
-
-TEST_CASE("JSON values round-trip through msgpack", "[gateway]") {
-    for (const auto& value :
-         {json(nullptr), json(true), json(-5), json(18446744073709551615ULL), json(2.5),
-          json("ü ☃"), json::array({1, "two", json::array({3.5, nullptr})}),
-          json{{"a", 1}, {"b", json{{"c", json::array()}}}}, json::object()}) {
-        INFO(value.dump());
-        CHECK(round_trip(value) == value);
-    }
-}
-
-TEST_CASE("msgpack values with no JSON form are refused by name", "[gateway]") {
-    CHECK_THROWS_WITH(to_json_of(msgpack_of(std::nan(""))), Catch::Contains("NaN"));
-    CHECK_THROWS_WITH(to_json_of(msgpack_of(std::numeric_limits<double>::infinity())),
-                      Catch::Contains("infinity"));
-    CHECK_THROWS_WITH(to_json_of(msgpack_of(std::vector<char>{'a', 'b'})),
-                      Catch::Contains("binary"));
-    CHECK_THROWS_WITH(to_json_of(msgpack_of(std::map<int, int>{{1, 2}})),
-                      Catch::Contains("keys are not strings"));
-    CHECK_THROWS_WITH(to_json_of(msgpack_of(std::string("\xff\xfe"))), Catch::Contains("UTF-8"));
-    json deep = 1;
-    for (int i = 0; i < rpc::max_depth + 2; ++i)
-        deep = json::array({deep});
-    CHECK_THROWS_AS(packed(deep), rpc::mapping_error);
-}
 
 TEST_CASE("a JSON-RPC request parses into calls with msgpack arguments", "[gateway]") {
     auto single = rpc::parse_json_request(

@@ -1,6 +1,7 @@
 #include "broker_config.hpp"
 
 #include "deferq/curve.hpp"
+#include "deferq/endpoint.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -142,6 +143,10 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
     options.function_memory = std::chrono::milliseconds{memory_ms};
     config.gateway_timeout = std::chrono::milliseconds{gateway_timeout_ms};
 
+    for (auto [option, endpoint] : {std::pair{"--clients", &options.client_endpoint},
+                                    std::pair{"--workers", &options.worker_endpoint}})
+        if (auto problem = endpoint_problem(*endpoint, endpoint_use::bind))
+            throw config_error(std::string(option) + ": " + *problem);
     if (!curve_key_file.empty()) {
         options.curve_keys = curve::read_key_file(curve_key_file);
         if (options.curve_keys->secret_key.empty())

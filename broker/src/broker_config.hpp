@@ -4,6 +4,7 @@
 /// (CURVE keys, allow-lists, the gateway token) read. main() only wires the parts together.
 
 #include "deferq/broker.hpp"
+#include "deferq/config_error.hpp"
 
 #include <chrono>
 #include <optional>
@@ -16,12 +17,6 @@ namespace deferq {
 /// With --http, how often the loop publishes the status the HTTP threads read (the status page,
 /// /metrics): fresh enough for a page that polls every second and a scraper every 15 s.
 inline constexpr std::chrono::milliseconds http_snapshot_interval{250};
-
-/// A setting that cannot work; the message names the option.
-class config_error : public std::invalid_argument {
-public:
-    using std::invalid_argument::invalid_argument;
-};
 
 struct broker_config {
     broker_options broker;

@@ -110,7 +110,7 @@ void gateway::json_rpc(const http_request& request, http_response& response) {
                 auto result = pending[i]->get(_options.call_timeout + std::chrono::seconds{5});
                 auto handle = result.unpack();
                 try {
-                    answer = rpc::json_result(call.id, rpc::to_json(handle.get()));
+                    answer = rpc::json_result(call.id, msgpack_json::to_json(handle.get()));
                 } catch (const rpc::mapping_error& e) {
                     answer =
                         rpc::json_error(call.id, rpc::internal_error_code,

@@ -23,100 +23,6 @@ void check_depth(int depth) {
         throw mapping_error("nested deeper than " + std::to_string(max_depth) + " levels");
 }
 
-// ---- JSON → msgpack
-
-void pack_json_at(packer& out, const nlohmann::json& value, int depth) {
-    check_depth(depth);
-    switch (value.type()) {
-    case nlohmann::json::value_t::null:
-    case nlohmann::json::value_t::discarded:
-        out.pack_nil();
-        return;
-    case nlohmann::json::value_t::boolean:
-        out.pack(value.get<bool>());
-        return;
-    case nlohmann::json::value_t::number_integer:
-        out.pack(value.get<std::int64_t>());
-        return;
-    case nlohmann::json::value_t::number_unsigned:
-        out.pack(value.get<std::uint64_t>());
-        return;
-    case nlohmann::json::value_t::number_float:
-        out.pack(value.get<double>());
-        return;
-    case nlohmann::json::value_t::string: {
-        const auto& text = value.get_ref<const std::string&>();
-        out.pack_str(static_cast<std::uint32_t>(text.size()));
-        out.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
-        return;
-    }
-    case nlohmann::json::value_t::array:
-        out.pack_array(static_cast<std::uint32_t>(value.size()));
-        for (const auto& item : value)
-            pack_json_at(out, item, depth + 1);
-        return;
-    case nlohmann::json::value_t::object:
-        out.pack_map(static_cast<std::uint32_t>(value.size()));
-        for (const auto& [key, item] : value.items()) {
-            out.pack_str(static_cast<std::uint32_t>(key.size()));
-            out.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
-            pack_json_at(out, item, depth + 1);
-        }
-        return;
-    case nlohmann::json::value_t::binary:
-        throw mapping_error("binary JSON values are not supported");
-    }
-}
-
-// ---- msgpack → JSON
-
-nlohmann::json to_json_at(const msgpack::object& value, int depth) {
-    check_depth(depth);
-    switch (value.type) {
-    case msgpack::type::NIL:
-        return nullptr;
-    case msgpack::type::BOOLEAN:
-        return value.via.boolean;
-    case msgpack::type::POSITIVE_INTEGER:
-        return value.via.u64;
-    case msgpack::type::NEGATIVE_INTEGER:
-        return value.via.i64;
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-        if (!std::isfinite(value.via.f64))
-            throw mapping_error("NaN and infinity have no JSON form");
-        return value.via.f64;
-    case msgpack::type::STR: {
-        auto text = string_of(value);
-        if (!is_utf8(text)) throw mapping_error("a string that is not valid UTF-8");
-        return std::string(text);
-    }
-    case msgpack::type::ARRAY: {
-        auto out = nlohmann::json::array();
-        for (std::uint32_t i = 0; i < value.via.array.size; ++i)
-            out.push_back(to_json_at(value.via.array.ptr[i], depth + 1));
-        return out;
-    }
-    case msgpack::type::MAP: {
-        auto out = nlohmann::json::object();
-        for (std::uint32_t i = 0; i < value.via.map.size; ++i) {
-            const auto& entry = value.via.map.ptr[i];
-            if (entry.key.type != msgpack::type::STR)
-                throw mapping_error("a map whose keys are not strings has no JSON form");
-            auto key = string_of(entry.key);
-            if (!is_utf8(key)) throw mapping_error("a map key that is not valid UTF-8");
-            out[std::string(key)] = to_json_at(entry.val, depth + 1);
-        }
-        return out;
-    }
-    case msgpack::type::BIN:
-        throw mapping_error("binary data has no JSON form");
-    case msgpack::type::EXT:
-        throw mapping_error("msgpack extension types have no JSON form");
-    }
-    throw mapping_error("unknown msgpack type");
-}
-
 // ---- XML-RPC → msgpack
 
 bool xml_char_ok(std::uint32_t code) {
@@ -342,14 +248,6 @@ std::string pack_params(const std::vector<pugi::xml_node>& params) {
 // ---- values
 // ---------------------------------------------------------------------------------------
 
-void pack_json(packer& out, const nlohmann::json& value) {
-    pack_json_at(out, value, 0);
-}
-
-nlohmann::json to_json(const msgpack::object& value) {
-    return to_json_at(value, 0);
-}
-
 std::string base64_encode(std::string_view bytes) {
     static constexpr char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -471,10 +369,7 @@ json_call parse_json_call(const nlohmann::json& element) {
         params = *found;
     }
     try {
-        msgpack::sbuffer buffer;
-        msgpack::packer<msgpack::sbuffer> out(buffer);
-        pack_json(out, params);
-        call.arguments.assign(buffer.data(), buffer.size());
+        call.arguments = msgpack_json::to_msgpack(params);
     } catch (const mapping_error& e) {
         call.error = json_error(call.id, invalid_params_code, e.what());
     }
@@ -487,10 +382,13 @@ json_request parse_json_request(std::string_view body) {
     json_request request;
     nlohmann::json parsed;
     try {
-        parsed = nlohmann::json::parse(body);
+        parsed = msgpack_json::parse(body); // numbers keep their type, or are refused
     } catch (const nlohmann::json::exception& e) {
         request.error =
             json_error(nullptr, parse_error_code, std::string("parse error: ") + e.what());
+        return request;
+    } catch (const mapping_error& e) {
+        request.error = json_error(nullptr, invalid_params_code, e.what());
         return request;
     }
     if (parsed.is_array()) {

@@ -2,7 +2,10 @@
 /// The HTTP gateway's formats (docs/interop.md "HTTP gateway"): JSON-RPC 2.0 and XML-RPC requests
 /// turned into a function name and a msgpack argument array, and msgpack results turned back into
 /// JSON-RPC responses and XML-RPC methodResponses. Pure functions over bytes: no sockets, no
-/// threads. JSON is parsed by nlohmann-json, XML by pugixml.
+/// threads. JSON is parsed by nlohmann-json and converted by deferq::msgpack_json (the rules the
+/// CLI and the status share), XML by pugixml.
+
+#include "msgpack_json.hpp"
 
 #include "deferq/error_code.hpp"
 
@@ -19,15 +22,13 @@
 
 namespace deferq::rpc {
 
-/// Nesting deeper than this (arrays in arrays…) is refused in both directions.
-inline constexpr int max_depth = 64;
+/// Nesting deeper than this (arrays in arrays…) is refused in both directions, as for JSON.
+inline constexpr int max_depth = msgpack_json::max_depth;
 
 /// A value with no counterpart in the other format (NaN, binary data in JSON, a map whose keys are
-/// not strings, an XML-RPC <int> out of range…). The message says which and where.
-class mapping_error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
+/// not strings, an XML-RPC <int> out of range…). The message says which and where. The same type
+/// as the JSON conversion's (shared/src/msgpack_json.hpp), which the JSON-RPC side uses.
+using mapping_error = msgpack_json::mapping_error;
 
 /// A request the gateway refuses before any call: its JSON-RPC / XML-RPC fault code and message.
 struct request_error {
@@ -45,12 +46,6 @@ inline constexpr int internal_error_code = -32603;
 
 // ---- values
 // ---------------------------------------------------------------------------------------
-
-/// Packs a JSON value as msgpack. Throws mapping_error (too deep).
-void pack_json(msgpack::packer<msgpack::sbuffer>& out, const nlohmann::json& value);
-/// A msgpack value as JSON. Throws mapping_error (binary, extension types, NaN or infinity,
-/// non-string map keys, invalid UTF-8, too deep).
-nlohmann::json to_json(const msgpack::object& value);
 
 /// Standard base64 (RFC 4648, with padding).
 std::string base64_encode(std::string_view bytes);

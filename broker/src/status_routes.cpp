@@ -1,10 +1,9 @@
 #include "status_routes.hpp"
 
+#include "msgpack_json.hpp"
 #include "status_page.hpp" // generated from status_page.html at build time
 
 #include "deferq/broker_status.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace deferq {
 namespace {
@@ -43,11 +42,12 @@ void add_status_routes(http_server& server, const Broker& broker,
     server.get("/status.json", [&broker](const http_request&, http_response& response) {
         auto status = broker.snapshot();
         if (!status) return no_snapshot_yet(response);
-        auto json = nlohmann::json::from_msgpack(pack_status(*status));
+        // The same conversion as deferq status --json; names come from the network: invalid
+        // UTF-8 in them is replaced, never a failure.
+        auto json = msgpack_json::to_json(pack_status(*status), msgpack_json::bad_utf8::replace);
         response.content_type = "application/json";
         response.headers.emplace_back("Cache-Control", "no-store");
-        // Names come from the network: invalid UTF-8 is replaced, never a failure.
-        response.body = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        response.body = json.dump();
     });
     server.get("/", [](const http_request&, http_response& response) {
         response.content_type = "text/html; charset=utf-8";

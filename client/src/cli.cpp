@@ -5,6 +5,7 @@
 #include "cli_map.hpp"
 #include "cli_status.hpp"
 
+#include "msgpack_json.hpp"
 #include "result_text.hpp"
 
 #include "deferq/client.hpp"
@@ -35,14 +36,13 @@ int run_call(deferq::Client& client, std::chrono::milliseconds timeout, const st
              const std::vector<std::string>& words, bool as_json, bool show_worker) {
     json arguments = json::array();
     for (const auto& word : words) {
-        if (!as_json) {
-            arguments.push_back(parse_word(word));
-            continue;
-        }
         try {
-            arguments.push_back(json::parse(word));
+            arguments.push_back(as_json ? deferq::cli::parse_json(word) : parse_word(word));
         } catch (const json::parse_error& e) {
             std::cerr << "deferq: argument '" << word << "' is not JSON: " << e.what() << "\n";
+            return 2;
+        } catch (const deferq::msgpack_json::mapping_error& e) {
+            std::cerr << "deferq: argument " << arguments.size() + 1 << ": " << e.what() << "\n";
             return 2;
         }
     }
@@ -95,7 +95,11 @@ int main(int argc, char** argv) {
     CLI::App app{"deferq: call functions on a deferq cluster"};
     app.option_defaults()->always_capture_default();
     app.require_subcommand(1);
-    app.add_option("--broker", broker, "Broker's client endpoint")->envname("DEFERQ_BROKER");
+    app.add_option("--broker", broker, "Broker's client endpoint")
+        ->envname("DEFERQ_BROKER")
+        ->check([](const std::string& value) {
+            return deferq::endpoint_problem(value, deferq::endpoint_use::connect).value_or("");
+        });
     app.add_option("--timeout", timeout_ms, "Per-call timeout in ms (0: none)")
         ->envname("DEFERQ_TIMEOUT")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{4'000'000'000}));

@@ -1,27 +1,23 @@
 #include "cli_json.hpp"
 
-#include <charconv>
-#include <cmath>
-#include <sstream>
+#include "msgpack_json.hpp"
 
 namespace deferq::cli {
 
 json parse_word(const std::string& word) {
-    std::int64_t integer;
-    auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), integer);
-    if (error == std::errc() && end == word.data() + word.size()) return integer;
-    double number;
-    auto [end2, error2] = std::from_chars(word.data(), word.data() + word.size(), number);
-    if (error2 == std::errc() && end2 == word.data() + word.size() && std::isfinite(number))
-        return number;
+    if (auto number = msgpack_json::parse_number(word)) return *number;
     if (word == "true") return true;
     if (word == "false") return false;
     if (word == "null") return nullptr;
     return word;
 }
 
+json parse_json(std::string_view text) {
+    return msgpack_json::parse(text);
+}
+
 zmq::message_t to_arguments(const json& array) {
-    auto bytes = json::to_msgpack(array);
+    auto bytes = msgpack_json::to_msgpack(array);
     return zmq::message_t(bytes.data(), bytes.size());
 }
 

@@ -1,6 +1,8 @@
 #include "cli_map.hpp"
 
 #include "cli_json.hpp"
+#include "msgpack_json.hpp"
+#include "result_text.hpp"
 
 #include "deferq/signals.hpp"
 
@@ -80,7 +82,7 @@ public:
             ++_line_number;
             if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
             try {
-                auto value = json::parse(line);
+                auto value = parse_json(line);
                 if (!value.is_array())
                     return item{std::nullopt, fmt::format("line {}: not a JSON array of arguments",
                                                           _line_number)};
@@ -88,6 +90,8 @@ public:
             } catch (const json::parse_error& e) {
                 return item{std::nullopt,
                             fmt::format("line {}: not JSON: {}", _line_number, e.what())};
+            } catch (const msgpack_json::mapping_error& e) {
+                return item{std::nullopt, fmt::format("line {}: {}", _line_number, e.what())};
             }
         }
         return std::nullopt;
@@ -122,34 +126,24 @@ struct map_state {
     std::size_t in_flight = 0;
 };
 
-std::string outcome_line(std::uint64_t index, const outcome& done) {
+/// The JSON line of one finished call. A result with no JSON form turns `done` into a bad_result
+/// failure (counted as such), as `deferq call` reports it.
+std::string outcome_line(std::uint64_t index, outcome& done) {
     json line = json::object();
     line["index"] = index;
     if (done.ok) {
-        // Checked first by our own decoder, which bounds nesting (nlohmann's reader recurses): a
-        // worker may answer anything.
-        msgpack::object_handle handle;
         try {
-            handle = codec::unpack(done.result.data(), done.result.size());
-        } catch (const codec::decode_failure& e) {
-            line["error"] = {{"code", "bad_result"},
-                             {"message", std::string("the result is not msgpack: ") + e.what()}};
+            line["result"] = result_json(done.result);
             return dump(line) + "\n";
+        } catch (const Failure& failure) {
+            done = outcome{false, {}, std::string(to_string(failure.code())), {}, failure.message(),
+                           {}};
         }
-        try {
-            line["result"] = json::from_msgpack(done.result);
-        } catch (const std::exception&) {
-            // Not representable in JSON (binary, extension, non-string keys): msgpack's rendering.
-            std::ostringstream text;
-            text << handle.get();
-            line["result"] = text.str();
-        }
-    } else {
-        json error = {{"code", done.code}, {"message", done.message}};
-        if (!done.type.empty()) error["type"] = done.type;
-        if (!done.worker.empty()) error["worker"] = done.worker;
-        line["error"] = std::move(error);
     }
+    json error = {{"code", done.code}, {"message", done.message}};
+    if (!done.type.empty()) error["type"] = done.type;
+    if (!done.worker.empty()) error["worker"] = done.worker;
+    line["error"] = std::move(error);
     return dump(line) + "\n";
 }
 
@@ -275,7 +269,7 @@ int run_map(Client& client, const map_options& options) {
                     fixed.push_back(nullptr);
                     continue;
                 }
-                fixed.push_back(options.words_as_json ? json::parse(word) : parse_word(word));
+                fixed.push_back(options.words_as_json ? parse_json(word) : parse_word(word));
             }
             source = input_source::from_range(*range, std::move(fixed), slot);
         } else {
@@ -314,11 +308,11 @@ int run_map(Client& client, const map_options& options) {
                     it = state->finished.erase(it);
         }
         for (auto& [index, done] : ready) {
+            auto line = outcome_line(index, done);
             if (!done.ok) {
                 ++failed;
                 ++failures_by_code[done.code];
             }
-            auto line = outcome_line(index, done);
             std::fwrite(line.data(), 1, line.size(), out);
         }
         written += ready.size();
@@ -361,13 +355,21 @@ int run_map(Client& client, const map_options& options) {
                 state->finished[index] = outcome{false, {}, "bad_input", "", item->problem, ""};
                 continue;
             }
+            zmq::message_t arguments;
+            try {
+                arguments = to_arguments(*item->arguments);
+            } catch (const msgpack_json::mapping_error& e) {
+                std::lock_guard lock(state->mutex);
+                state->finished[index] = outcome{false, {}, "bad_input", "", e.what(), ""};
+                continue;
+            }
             {
                 std::lock_guard lock(state->mutex);
                 ++state->in_flight;
             }
             client
                 .call_encoded<msgpack_value>({.timeout = options.timeout}, options.function,
-                                             to_arguments(*item->arguments))
+                                             std::move(arguments))
                 .add_callbacks(
                     [state, index](msgpack_value& value) {
                         std::lock_guard lock(state->mutex);

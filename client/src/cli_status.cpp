@@ -1,6 +1,7 @@
 #include "cli_status.hpp"
 
 #include "cli_json.hpp"
+#include "msgpack_json.hpp"
 
 #include "deferq/signals.hpp"
 
@@ -117,7 +118,8 @@ std::optional<json> fetch(Client& client, std::chrono::milliseconds timeout) {
                 .call_with<msgpack_value>(
                     {.timeout = timeout.count() ? timeout : std::chrono::seconds{10}}, "mmi.status")
                 .get();
-        return json::from_msgpack(reply.bytes);
+        // Names come from the network: invalid UTF-8 in them is replaced (as /status.json does).
+        return msgpack_json::to_json(reply.bytes, msgpack_json::bad_utf8::replace);
     } catch (const Failure& failure) {
         std::cerr << "deferq: " << failure.what() << "\n";
         return std::nullopt;

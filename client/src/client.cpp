@@ -2,6 +2,7 @@
 
 #include "broker_message.hpp"
 
+#include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
 #include "deferq/random_id.hpp"
 
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <queue>
 #include <thread>
@@ -185,8 +187,24 @@ public:
         _context = shared_context ? shared_context : _own_context.get();
     }
 
+    /// Starts the I/O thread and waits for its first connect, so that an endpoint libzmq refuses
+    /// throws here (config_error), on the caller's thread, instead of ending the process there.
     void start() {
-        _thread = std::thread([self = shared_from_this()] { self->loop(); });
+        std::promise<void> connected;
+        auto first_connect = connected.get_future();
+        _thread =
+            std::thread([self = shared_from_this(), connected = std::move(connected)]() mutable {
+                self->loop(connected);
+            });
+        try {
+            first_connect.get();
+        } catch (const zmq::error_t& e) {
+            _thread.join();
+            throw config_error("cannot connect to '" + options.broker + "': " + e.what());
+        } catch (...) {
+            _thread.join();
+            throw;
+        }
     }
 
     void stop() {
@@ -228,9 +246,15 @@ private:
     // ---- the loop
     // ---------------------------------------------------------------------------------
 
-    void loop() {
+    void loop(std::promise<void>& connected) {
         executor->bind_thread();
-        connect();
+        try {
+            connect();
+        } catch (...) {
+            connected.set_exception(std::current_exception());
+            return;
+        }
+        connected.set_value();
         while (!_stopping) {
             auto now = clock_type::now();
             auto wait = std::chrono::milliseconds{100};
@@ -530,13 +554,23 @@ private:
 
 } // namespace detail
 
+namespace {
+
+client_options checked(client_options options) {
+    check_endpoint(options.broker, endpoint_use::connect);
+    if (options.curve_keys) curve::check_client_keys(*options.curve_keys, options.curve_server_key);
+    return options;
+}
+
+} // namespace
+
 Client::Client(client_options options)
-    : _core(std::make_shared<detail::client_core>(nullptr, std::move(options))) {
+    : _core(std::make_shared<detail::client_core>(nullptr, checked(std::move(options)))) {
     _core->start();
 }
 
 Client::Client(zmq::context_t& context, client_options options)
-    : _core(std::make_shared<detail::client_core>(&context, std::move(options))) {
+    : _core(std::make_shared<detail::client_core>(&context, checked(std::move(options)))) {
     _core->start();
 }
 

@@ -1,32 +1,26 @@
 #include "result_text.hpp"
 
+#include "msgpack_json.hpp"
+
 #include "deferq/codec.hpp"
 #include "deferq/failure.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include <sstream>
-
 namespace deferq::cli {
 
-std::string result_text(std::string_view msgpack_bytes) {
-    // Checked with our own decoder first: it bounds nesting and sizes, which nlohmann's reader
-    // (recursive) does not.
-    msgpack::object_handle handle;
+nlohmann::json result_json(std::string_view msgpack_bytes) {
     try {
-        handle = codec::unpack(msgpack_bytes.data(), msgpack_bytes.size());
+        return msgpack_json::to_json(msgpack_bytes);
     } catch (const codec::decode_failure& e) {
         throw Failure(error_code::bad_result,
                       std::string("the result is not msgpack: ") + e.what());
+    } catch (const msgpack_json::mapping_error& e) {
+        throw Failure(error_code::bad_result,
+                      std::string("the result has no JSON form: ") + e.what());
     }
-    try {
-        return nlohmann::json::from_msgpack(msgpack_bytes).dump();
-    } catch (const std::exception&) {
-        // Not representable as JSON: msgpack's own rendering.
-        std::ostringstream out;
-        out << handle.get();
-        return out.str();
-    }
+}
+
+std::string result_text(std::string_view msgpack_bytes) {
+    return result_json(msgpack_bytes).dump();
 }
 
 } // namespace deferq::cli

@@ -73,4 +73,12 @@ std::string msgpack_kind(const msgpack::object& object) {
     return "unknown";
 }
 
+std::string msgpack_found(const msgpack::object& object) {
+    if (object.type == msgpack::type::POSITIVE_INTEGER)
+        return "integer " + std::to_string(object.via.u64);
+    if (object.type == msgpack::type::NEGATIVE_INTEGER)
+        return "integer " + std::to_string(object.via.i64);
+    return msgpack_kind(object);
+}
+
 } // namespace deferq::codec

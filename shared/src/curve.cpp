@@ -1,5 +1,7 @@
 #include "deferq/curve.hpp"
 
+#include "deferq/config_error.hpp"
+
 #include <sys/stat.h>
 
 #include <fstream>
@@ -119,6 +121,15 @@ std::string z85_from_binary(const void* data, std::size_t size) {
 void make_server(zmq::socket_t& socket, const key_pair& broker_keys) {
     socket.set(zmq::sockopt::curve_server, 1);
     socket.set(zmq::sockopt::curve_secretkey, broker_keys.secret_key);
+}
+
+void check_client_keys(const key_pair& own_keys, const std::string& server_public_key) {
+    if (!valid_z85_key(own_keys.public_key))
+        throw config_error("CURVE: the public key is not a 40-character Z85 key");
+    if (!valid_z85_key(own_keys.secret_key))
+        throw config_error("CURVE: the secret key is not a 40-character Z85 key");
+    if (!valid_z85_key(server_public_key))
+        throw config_error("CURVE: the broker's public key is not a 40-character Z85 key");
 }
 
 void make_client(zmq::socket_t& socket, const key_pair& own_keys,

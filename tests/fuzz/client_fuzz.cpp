@@ -114,7 +114,8 @@ public:
         try {
             weight_seen += cli::result_text(reply.payload).size();
         } catch (const Failure& failure) {
-            // What `deferq call` reports for a result that is not msgpack (bad_result).
+            // What `deferq call` reports for a result that is not msgpack or has no JSON form
+            // (bad_result).
             weight_seen += failure.message().size();
         }
         if (auto call = take(id)) call->resolve(&reply, nullptr);

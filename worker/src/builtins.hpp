@@ -4,6 +4,7 @@
 #include "deferq/worker.hpp"
 
 #include <chrono>
+#include <cstdint>
 
 namespace deferq {
 

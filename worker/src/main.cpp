@@ -21,10 +21,13 @@ int main(int argc, char** argv) {
 
     CLI::App app{
         "deferq-worker: runs jobs for a deferq broker (built-in functions: calculate, add, echo, "
-        "sleep_ms, time_left_ms, fib, count_primes, monte_carlo_pi)"};
+        "bytes, sleep_ms, time_left_ms, fib, count_primes, monte_carlo_pi)"};
     app.option_defaults()->always_capture_default();
     app.add_option("--broker", options.broker, "Broker's worker endpoint")
-        ->envname("DEFERQ_BROKER");
+        ->envname("DEFERQ_BROKER")
+        ->check([](const std::string& value) {
+            return deferq::endpoint_problem(value, deferq::endpoint_use::connect).value_or("");
+        });
     app.add_option("--concurrency", options.concurrency,
                    "Jobs run at once (0: one per hardware thread)")
         ->envname("DEFERQ_CONCURRENCY")

@@ -1,5 +1,6 @@
 #include "deferq/worker.hpp"
 
+#include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
 #include "deferq/mailbox.hpp"
 #include "deferq/protocol.hpp"
@@ -76,6 +77,9 @@ class worker_impl {
 public:
     worker_impl(zmq::context_t* shared_context, worker_options options)
         : _options(std::move(options)) {
+        check_endpoint(_options.broker, endpoint_use::connect);
+        if (_options.curve_keys)
+            curve::check_client_keys(*_options.curve_keys, _options.curve_server_key);
         if (!shared_context) _own_context = std::make_unique<zmq::context_t>();
         _context = shared_context ? shared_context : _own_context.get();
         if (_options.name.empty()) _options.name = default_worker_name();
@@ -109,7 +113,11 @@ public:
         std::optional<termination_signals> signals;
         if (_options.handle_signals) signals.emplace();
         start_pool();
-        connect();
+        try {
+            connect();
+        } catch (const zmq::error_t& e) { // what check_endpoint() could not know
+            throw config_error("cannot connect to '" + _options.broker + "': " + e.what());
+        }
         log().info("worker {} serving {} function(s) with {} slot(s) from {}", _options.name,
                    _handlers.size(), _options.concurrency, _options.broker);
         std::deque<outcome> outcomes;

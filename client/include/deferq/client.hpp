@@ -10,6 +10,7 @@
 #include "deferq/combinators.hpp"
 #include "deferq/curve.hpp"
 #include "deferq/deferred.hpp"
+#include "deferq/endpoint.hpp"
 #include "deferq/failure.hpp"
 #include "deferq/protocol.hpp"
 #include "deferq/task.hpp"
@@ -119,6 +120,9 @@ class client_core;
 /// callbacks run on the I/O thread, one at a time.
 class Client {
 public:
+    /// Starts the I/O thread and connects (ZeroMQ connects in the background: no broker needs to
+    /// be up yet). Throws config_error, naming the endpoint, when `options.broker` is not an
+    /// endpoint one can connect to (docs/operations.md "Endpoints").
     explicit Client(client_options options);
     Client(zmq::context_t& context, client_options options);
     /// Fails the calls still pending with `connection_lost`, tells the broker, stops the I/O

@@ -62,6 +62,9 @@ template <typename T> struct type_name { static std::string get(); };
 
 std::string demangle(const char* mangled);
 std::string msgpack_kind(const msgpack::object& object);
+/// msgpack_kind(), with the value for an integer ("integer 18446744073709551615"): what convert()
+/// says it found, since an integer that does not convert is out of the range asked for.
+std::string msgpack_found(const msgpack::object& object);
 
 template <typename T> std::string type_name<T>::get() {
     return demangle(typeid(T).name());
@@ -118,7 +121,7 @@ template <typename T> T convert(const msgpack::object& object) {
         else
             return object.as<T>();
     } catch (const std::exception&) {
-        throw decode_failure("expected " + type_name<T>::get() + ", got " + msgpack_kind(object));
+        throw decode_failure("expected " + type_name<T>::get() + ", got " + msgpack_found(object));
     }
 }
 

@@ -42,6 +42,9 @@ bool valid_z85_key(const std::string& text);
 
 /// Makes `socket` a CURVE server with the broker's key pair.
 void make_server(zmq::socket_t& socket, const key_pair& broker_keys);
+/// Checks what make_client() needs before any socket sees it: both halves of `own_keys` and
+/// `server_public_key` are Z85 keys. Throws config_error saying which is not (never its text).
+void check_client_keys(const key_pair& own_keys, const std::string& server_public_key);
 /// Makes `socket` a CURVE client of a broker with public key `server_public_key`.
 void make_client(zmq::socket_t& socket, const key_pair& own_keys,
                  const std::string& server_public_key);

@@ -7,6 +7,7 @@
 
 #include "deferq/binding.hpp"
 #include "deferq/curve.hpp"
+#include "deferq/endpoint.hpp"
 #include "deferq/job_context.hpp"
 
 #include <zmq.hpp>
@@ -58,7 +59,8 @@ class worker_impl;
 /// A worker. define() functions, then run(). Non-copyable.
 class Worker {
 public:
-    /// Uses a ZeroMQ context of its own.
+    /// Uses a ZeroMQ context of its own. Throws config_error, naming the endpoint, when
+    /// `options.broker` is not an endpoint one can connect to (docs/operations.md "Endpoints").
     explicit Worker(worker_options options);
     /// Uses the given context, which must outlive the worker.
     Worker(zmq::context_t& context, worker_options options);
