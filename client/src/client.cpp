@@ -311,16 +311,18 @@ private:
         _socket.reset();
     }
 
+    /// A new socket to the broker. The old one is kept until the new one is connected, so that
+    /// a failure (out of file descriptors) leaves the client as it was; it throws zmq::error_t.
     void connect() {
-        if (_socket) _socket.reset();
-        _socket = std::make_unique<zmq::socket_t>(*_context, zmq::socket_type::dealer);
-        _socket->set(zmq::sockopt::routing_id, routing_id);
-        _socket->set(zmq::sockopt::linger, 0);
-        _socket->set(zmq::sockopt::sndhwm, 0);
-        _socket->set(zmq::sockopt::rcvhwm, 0);
+        auto socket = std::make_unique<zmq::socket_t>(*_context, zmq::socket_type::dealer);
+        socket->set(zmq::sockopt::routing_id, routing_id);
+        socket->set(zmq::sockopt::linger, 0);
+        socket->set(zmq::sockopt::sndhwm, 0);
+        socket->set(zmq::sockopt::rcvhwm, 0);
         if (options.curve_keys)
-            curve::make_client(*_socket, *options.curve_keys, options.curve_server_key);
-        _socket->connect(options.broker);
+            curve::make_client(*socket, *options.curve_keys, options.curve_server_key);
+        socket->connect(options.broker);
+        _socket = std::move(socket);
         _outbox.clear(); // the caller resends every pending call on the new socket
         auto now = clock_type::now();
         _monitor.connected(now);
@@ -439,7 +441,14 @@ private:
         if (_monitor.expired(now)) {
             log().warn("deferq client: broker {} silent for {} ms, reconnecting", options.broker,
                        _monitor.silence(now).count());
-            connect();
+            try {
+                connect();
+            } catch (const zmq::error_t& e) {
+                // Out of descriptors, say: keep the old socket and try again after a backoff.
+                log().error("deferq client: cannot reconnect to {}: {}", options.broker, e.what());
+                _monitor.connected(now);
+                return;
+            }
             _resend_when_heard = false;
             resend_pending("reconnected");
         }
