@@ -301,3 +301,23 @@ TEST_CASE("a long job does not strand prefetched jobs: its worker hands them bac
     CHECK(served["idle"] >= 2);
     CHECK(served["fast"] + served["idle"] == 6);
 }
+
+TEST_CASE("a call's deadline goes when the call ends, on the client", "[cluster][memory]") {
+    // Memory follows live calls, not calls/s × timeout (issue 13).
+    cluster c("deadlines");
+    c.start_broker();
+    c.add_worker("w1");
+    deferq::Client client({.broker = c.client_endpoint()});
+    std::vector<deferq::Deferred<double>> calls;
+    for (int i = 0; i < 2000; ++i)
+        calls.push_back(client.call_with<double>({.timeout = 60s}, "add", i, 1));
+    CHECK(client.armed_deadlines() > 0);
+    for (auto& call : calls)
+        call.get(30s);
+    CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 0; }, 5s));
+    auto cancelled = client.call_with<double>({.timeout = 60s}, "sleep_ms", 5000);
+    CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 1; }, 5s));
+    cancelled.cancel();
+    CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 0; }, 5s));
+    cancelled.add_errback([](const deferq::Failure&) {}); // handled: cancelled on purpose
+}

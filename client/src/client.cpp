@@ -2,6 +2,7 @@
 
 #include "broker_message.hpp"
 
+#include "deferq/deadline_heap.hpp"
 #include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
 #include "deferq/random_id.hpp"
@@ -156,14 +157,8 @@ struct pending_call {
     zmq::message_t arguments; ///< kept to resend after a reconnect
     resolver resolve;
     progress_sink progress;
-    std::optional<clock_type::time_point> deadline;
+    deadline_hook deadline;       ///< armed while the call waits with a timeout
     std::uint32_t timeout_ms = 0; ///< as the caller asked (options.timeout_ms shrinks on resends)
-};
-
-struct deadline_entry {
-    clock_type::time_point when;
-    std::uint64_t id;
-    bool operator>(const deadline_entry& other) const { return when > other.when; }
 };
 
 std::string hex(std::string_view bytes) {
@@ -228,15 +223,12 @@ public:
 
     void cancel(std::uint64_t id) {
         executor->post_internal([self = shared_from_this(), id] {
-            auto it = self->_pending.find(id);
-            if (it == self->_pending.end()) return;
-            self->_pending.erase(it);
-            self->_pending_count.fetch_sub(1, std::memory_order_relaxed);
-            self->send_cancel(id);
+            if (self->take(id)) self->send_cancel(id);
         });
     }
 
     std::size_t pending() const { return _pending_count.load(std::memory_order_relaxed); }
+    std::size_t armed_deadlines() const { return _armed_deadlines.load(std::memory_order_relaxed); }
 
     client_options options;
     const std::string routing_id;
@@ -263,7 +255,7 @@ private:
                           std::chrono::milliseconds{1};
                 wait = std::clamp(ms, std::chrono::milliseconds{0}, wait);
             };
-            if (!_deadlines.empty()) until(_deadlines.top().when);
+            if (auto next = _deadlines.next()) until(*next);
             if (auto next = executor->next_timer()) until(*next);
             zmq::pollitem_t items[] = {{_socket->handle(), 0, ZMQ_POLLIN, 0},
                                        {nullptr, executor->fd(), ZMQ_POLLIN, 0}};
@@ -292,6 +284,9 @@ private:
         auto pending = std::move(_pending);
         _pending.clear();
         _pending_count = 0;
+        for (auto& [id, call] : pending)
+            _deadlines.cancel(*call);
+        note_deadlines();
         // Always: the broker forgets this client now (and drops what it still holds for it)
         // instead of expiring it later, which would count a clean close as clients_expired.
         begin_message(_out, {}, client_protocol, command::disconnect);
@@ -380,9 +375,9 @@ private:
         if (_refused) return refuse(*_refused);
         if (auto failure = too_large(*call)) return refuse(*failure);
         if (call->options.timeout_ms) {
-            call->deadline =
-                clock_type::now() + std::chrono::milliseconds{call->options.timeout_ms};
-            _deadlines.push({*call->deadline, call->id});
+            _deadlines.schedule(*call, clock_type::now() +
+                                           std::chrono::milliseconds{call->options.timeout_ms});
+            note_deadlines();
         }
         _pending.emplace(call->id, call);
         send_request(*call);
@@ -398,10 +393,10 @@ private:
                   [](const auto& a, const auto& b) { return a->id < b->id; });
         auto now = clock_type::now();
         for (auto& call : calls) {
-            if (call->deadline) {
+            if (call->deadline.linked()) {
                 // The broker restarts the deadline from the time it receives the request.
                 auto left =
-                    std::chrono::duration_cast<std::chrono::milliseconds>(*call->deadline - now)
+                    std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline.when - now)
                         .count();
                 call->options.timeout_ms =
                     static_cast<std::uint32_t>(std::max<std::int64_t>(1, left));
@@ -417,13 +412,14 @@ private:
         auto call = std::move(it->second);
         _pending.erase(it);
         _pending_count.fetch_sub(1, std::memory_order_relaxed);
+        _deadlines.cancel(*call); // the call ended: its deadline goes with it
+        note_deadlines();
         return call;
     }
 
     void expire_calls(clock_type::time_point now) {
-        while (!_deadlines.empty() && _deadlines.top().when <= now) {
-            auto id = _deadlines.top().id;
-            _deadlines.pop();
+        while (auto* due = _deadlines.pop_due(now)) {
+            auto id = due->id;
             auto call = take(id);
             if (!call) continue;
             send_cancel(id);
@@ -557,7 +553,12 @@ private:
     protocol::batch_writer _outbox;         ///< requests and cancels of this turn (§3a)
     protocol::batch_reader _batch_in;       ///< the BATCH being handled
     std::unordered_map<std::uint64_t, std::shared_ptr<pending_call>> _pending;
-    std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> _deadlines;
+    deadline_heap<pending_call, &pending_call::deadline> _deadlines; ///< I/O thread only
+    std::atomic<std::size_t> _armed_deadlines{0};                    ///< its size, for any thread
+    void note_deadlines() {
+        _armed_deadlines.store(_deadlines.size(), std::memory_order_relaxed);
+        if (_deadlines.empty()) _deadlines.shrink();
+    }
     broker_monitor _monitor;
 };
 
@@ -594,6 +595,9 @@ Client::~Client() {
 
 std::size_t Client::pending() const {
     return _core->pending();
+}
+std::size_t Client::armed_deadlines() const {
+    return _core->armed_deadlines();
 }
 std::string Client::id() const {
     return detail::hex(_core->routing_id);

@@ -163,6 +163,9 @@ public:
 
     /// Calls still waiting for a result.
     std::size_t pending() const;
+    /// Deadlines the client holds: one per pending call with a timeout, gone when the call ends.
+    /// Any thread (for tests and diagnostics).
+    std::size_t armed_deadlines() const;
     /// The routing id this client uses (stable across reconnects), hex.
     std::string id() const;
 
