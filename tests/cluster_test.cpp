@@ -305,13 +305,13 @@ TEST_CASE("a long job does not strand prefetched jobs: its worker hands them bac
 TEST_CASE("a call's deadline goes when the call ends, on the client", "[cluster][memory]") {
     // Memory follows live calls, not calls/s × timeout (issue 13).
     cluster c("deadlines");
-    c.start_broker();
-    c.add_worker("w1");
+    c.start_broker({"--unknown-function-grace", "60000"});
     deferq::Client client({.broker = c.client_endpoint()});
     std::vector<deferq::Deferred<double>> calls;
-    for (int i = 0; i < 2000; ++i)
+    for (int i = 0; i < 2000; ++i) // queued: no worker yet
         calls.push_back(client.call_with<double>({.timeout = 60s}, "add", i, 1));
-    CHECK(client.armed_deadlines() > 0);
+    CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 2000; }, 10s));
+    c.add_worker("w1");
     for (auto& call : calls)
         call.get(30s);
     CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 0; }, 5s));
