@@ -111,3 +111,41 @@ TEST_CASE("a larger prefetch (CREDIT) gives the worker more jobs at once", "[dis
     h.core.on_credit(w, 2, h.now);
     CHECK(h.given("w").size() == 3);
 }
+
+TEST_CASE("callers share a function's workers in turn, and no slot waits while work is queued",
+          "[dispatcher][fair]") {
+    // "Within one function's queue and priority level, the broker serves tenants in turn; it stays
+    // work-conserving."
+    core_harness h;
+    h.worker("w", 1, 0);
+    for (std::uint64_t i = 1; i <= 400; ++i)
+        h.call("a", i); // a's backlog: the first runs, 399 queued
+    h.call("b", 1);     // b comes later, with one job
+    REQUIRE(h.given("w").size() == 1);
+    for (int i = 0; i < 3; ++i) // a's first ends; b waits behind one more job of a at most
+        REQUIRE(h.reply("w", h.given("w").back()));
+    auto replies = h.out.of(kind::reply);
+    REQUIRE(replies.size() == 3);
+    CHECK(replies[0].peer == "a");
+    CHECK((replies[1].peer == "b" || replies[2].peer == "b"));
+    // Then a alone again: every free slot takes a's next job at once.
+    for (int i = 0; i < 10; ++i)
+        REQUIRE(h.reply("w", h.given("w").back()));
+    CHECK(h.out.of(kind::reply, "a").size() == 12);
+    CHECK(h.counters.queued_jobs == 400 - 12 - 1); // 12 answered, 1 running
+}
+
+TEST_CASE("priority stays strict above the callers' turns", "[dispatcher][fair]") {
+    core_harness h;
+    for (std::uint64_t i = 1; i <= 3; ++i)
+        h.call("a", i, "f", 0, 0);
+    h.call("b", 1, "f", 0, 0);
+    h.call("c", 1, "f", 0, 9);
+    h.worker("w", 1, 0);
+    std::vector<std::string> order;
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(h.reply("w", h.given("w").back()));
+        order.push_back(h.out.of(kind::reply).back().peer);
+    }
+    CHECK(order == std::vector<std::string>{"c", "a", "b", "a", "a"});
+}

@@ -280,7 +280,8 @@ TEST_CASE("SIGTERM to a worker whose job outlasts --drain-timeout: it leaves aft
 TEST_CASE("a full queue fails calls at once with overloaded and the broker's memory stays flat",
           "[fault][limits]") {
     cluster c("overload");
-    c.start_broker({"--max-queue-length", "100"});
+    // The calls wait for a worker that never comes: longer than the test (not the 5 s grace).
+    c.start_broker({"--max-queue-length", "100", "--unknown-function-grace", "600000"});
     deferq::Client client({.broker = c.client_endpoint()});
 
     std::vector<deferq::Deferred<double>> queued;
@@ -334,7 +335,7 @@ TEST_CASE("a full queue fails calls at once with overloaded and the broker's mem
 
 TEST_CASE("the pending-call limit per client gives overloaded", "[fault][limits]") {
     cluster c("pending-limit");
-    c.start_broker({"--max-pending-per-client", "10"});
+    c.start_broker({"--max-pending-per-client", "10", "--unknown-function-grace", "600000"});
     deferq::Client client({.broker = c.client_endpoint()});
     std::vector<deferq::Deferred<double>> calls;
     for (int i = 0; i < 11; ++i)
@@ -424,7 +425,7 @@ TEST_CASE("SIGTERM to the broker sends DISCONNECT to every client it knows", "[f
     // docs/protocol.md §2, DISCONNECT (broker → client): "the broker is shutting down".
     cluster c("broker-sigterm-clients");
     // A 10 s heartbeat (clients expire after 30 s): a DISCONNECT here can only be the shutdown's.
-    c.start_broker({"--heartbeat-interval", "10000"});
+    c.start_broker({"--heartbeat-interval", "10000", "--unknown-function-grace", "600000"});
     zmq::context_t context;
     const std::string client_id = "DFQC01";
     auto asker = deferq::test::raw_dealer(context, c.client_endpoint(), "asker");

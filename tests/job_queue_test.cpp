@@ -1,153 +1,170 @@
-// The broker's per-function job queue (broker/src/job_queue.hpp): priority, arrival order, lazy
-// removal.
+// A function's queue (broker/src/core/job_queue.*): strict priority, then callers (tenants) in
+// turn, each in arrival order; O(1) removal from anywhere. docs/protocol.md §5, Fair share.
 
 #include "core/job_queue.hpp"
+#include "core/records.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <cstdint>
-#include <optional>
-#include <set>
+#include <deque>
+#include <map>
+#include <random>
 #include <vector>
 
-using deferq::broker_detail::job_queue;
+using namespace deferq::broker_detail;
 
 namespace {
 
-bool all_live(std::uint64_t) {
-    return true;
-}
+struct queue_fixture {
+    std::deque<job> jobs;
+    std::map<std::string, tenant_record> tenants;
+    job_queue queue;
 
-/// Pops every live job, in queue order.
-std::vector<std::uint64_t> drain(job_queue& queue, const std::set<std::uint64_t>& stale = {}) {
-    auto is_live = [&](std::uint64_t id) { return !stale.contains(id); };
-    std::vector<std::uint64_t> order;
-    while (auto id = queue.front(is_live)) {
-        order.push_back(*id);
-        queue.pop_front();
+    job& push(const std::string& tenant, std::uint8_t priority = 0,
+              queue_end end = queue_end::back) {
+        auto& j = jobs.emplace_back();
+        j.id = jobs.size();
+        j.priority = priority;
+        j.tenant = &tenants[tenant];
+        queue.push(j, end);
+        return j;
     }
-    return order;
-}
+
+    /// Takes every job, in serving order (their ids).
+    std::vector<std::uint64_t> drain() {
+        std::vector<std::uint64_t> order;
+        while (auto* j = queue.front()) {
+            order.push_back(j->id);
+            queue.pop_front();
+        }
+        return order;
+    }
+};
 
 } // namespace
 
 TEST_CASE("an empty queue has no front", "[job_queue]") {
-    job_queue queue;
-    CHECK_FALSE(queue.front(all_live).has_value());
-    CHECK(queue.entries() == 0);
-    queue.pop_front(); // harmless on an empty queue
-    CHECK(queue.entries() == 0);
+    queue_fixture q;
+    CHECK(q.queue.front() == nullptr);
+    CHECK(q.queue.empty());
+    q.queue.pop_front(); // harmless
+    CHECK(q.queue.size() == 0);
 }
 
-TEST_CASE("the queue serves higher priorities first", "[job_queue]") {
-    job_queue queue;
-    queue.push_back(0, 1);
-    queue.push_back(5, 2);
-    queue.push_back(1, 3);
-    queue.push_back(255, 4);
-    queue.push_back(5, 5);
-    CHECK(queue.entries() == 5);
-    REQUIRE(queue.front(all_live) == std::optional<std::uint64_t>{4});
-    CHECK(queue.front_priority() == 255);
-    CHECK(drain(queue) == std::vector<std::uint64_t>{4, 2, 5, 3, 1});
-    CHECK(queue.entries() == 0);
+TEST_CASE("one caller's jobs leave in arrival order", "[job_queue]") {
+    queue_fixture q;
+    for (int i = 0; i < 5; ++i)
+        q.push("a");
+    CHECK(q.queue.size() == 5);
+    CHECK(q.drain() == std::vector<std::uint64_t>{1, 2, 3, 4, 5});
+    CHECK(q.queue.lines() == 0);
 }
 
-TEST_CASE("the queue is FIFO within one priority", "[job_queue]") {
-    job_queue queue;
-    for (std::uint64_t id = 10; id < 20; ++id)
-        queue.push_back(3, id);
-    CHECK(drain(queue) == std::vector<std::uint64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19});
+TEST_CASE("callers take turns: one job each per round", "[job_queue]") {
+    // "Within one function's queue and priority level, the broker serves tenants in turn."
+    queue_fixture q;
+    for (int i = 0; i < 4; ++i)
+        q.push("a"); // 1..4
+    q.push("b");     // 5
+    q.push("c");     // 6
+    q.push("b");     // 7
+    CHECK(q.drain() == std::vector<std::uint64_t>{1, 5, 6, 2, 7, 3, 4});
 }
 
-TEST_CASE("front does not remove the job, pop_front does", "[job_queue]") {
-    job_queue queue;
-    queue.push_back(0, 1);
-    queue.push_back(0, 2);
-    CHECK(queue.front(all_live) == std::optional<std::uint64_t>{1});
-    CHECK(queue.front(all_live) == std::optional<std::uint64_t>{1});
-    CHECK(queue.entries() == 2);
-    queue.pop_front();
-    CHECK(queue.front(all_live) == std::optional<std::uint64_t>{2});
-    CHECK(queue.entries() == 1);
-}
-
-TEST_CASE("push_front goes first within its priority, behind higher priorities", "[job_queue]") {
-    job_queue queue;
-    queue.push_back(2, 1);
-    queue.push_back(2, 2);
-    queue.push_back(9, 3);
-    queue.push_back(0, 4);
-    queue.push_front(2, 100); // a requeued job (its worker was lost)
-    queue.push_front(2, 101); // requeued after it: now the very first of level 2
-    queue.push_front(1, 102); // a level that did not exist yet
-    CHECK(queue.entries() == 7);
-    CHECK(drain(queue) == std::vector<std::uint64_t>{3, 101, 100, 1, 2, 102, 4});
-}
-
-TEST_CASE("front skips stale ids and counts them out of entries", "[job_queue]") {
-    job_queue queue;
-    queue.push_back(1, 1);
-    queue.push_back(1, 2);
-    queue.push_back(1, 3);
-    queue.push_back(0, 4);
-    std::set<std::uint64_t> stale{1, 2};
-    auto is_live = [&](std::uint64_t id) { return !stale.contains(id); };
-
-    // Stale ids still count until something walks over them.
-    CHECK(queue.entries() == 4);
-    CHECK(queue.front(is_live) == std::optional<std::uint64_t>{3});
-    CHECK(queue.entries() == 2);
-    CHECK(queue.front_priority() == 1);
-
-    // A whole level of stale ids is skipped for the next level.
-    stale.insert(3);
-    CHECK(queue.front(is_live) == std::optional<std::uint64_t>{4});
-    CHECK(queue.front_priority() == 0);
-    CHECK(queue.entries() == 1);
-
-    stale.insert(4);
-    CHECK_FALSE(queue.front(is_live).has_value());
-    CHECK(queue.entries() == 0);
-}
-
-TEST_CASE("stale ids behind the front stay counted until reached", "[job_queue]") {
-    job_queue queue;
-    for (std::uint64_t id = 1; id <= 4; ++id)
-        queue.push_back(0, id);
-    std::set<std::uint64_t> stale{2, 3};
-    CHECK(drain(queue, stale) == std::vector<std::uint64_t>{1, 4});
-    CHECK(queue.entries() == 0);
-}
-
-TEST_CASE("compact keeps only live ids, in order, and recounts entries", "[job_queue]") {
-    job_queue queue;
-    for (std::uint64_t id = 1; id <= 6; ++id)
-        queue.push_back(id % 2 == 0 ? 7 : 3, id); // 7: 2 4 6; 3: 1 3 5
-    queue.push_front(3, 50);
-    std::set<std::uint64_t> stale{2, 3, 50};
-    auto is_live = [&](std::uint64_t id) { return !stale.contains(id); };
-
-    CHECK(queue.entries() == 7);
-    queue.compact(is_live);
-    CHECK(queue.entries() == 4);
-
-    // After compacting, the remaining ids come out in the same order even if nothing is stale any
-    // more.
-    CHECK(drain(queue) == std::vector<std::uint64_t>{4, 6, 1, 5});
-}
-
-TEST_CASE("compact of a queue with no live ids empties it, and it still works after",
+TEST_CASE("a caller who comes late waits for no backlog of the others",
           "[job_queue]") {
-    job_queue queue;
-    queue.push_back(1, 1);
-    queue.push_back(2, 2);
-    queue.compact([](std::uint64_t) { return false; });
-    CHECK(queue.entries() == 0);
-    CHECK_FALSE(queue.front(all_live).has_value());
+    queue_fixture q;
+    for (int i = 0; i < 400; ++i)
+        q.push("a");
+    q.queue.pop_front(); // a's first job is running: a has been served
+    auto& late = q.push("b");
+    CHECK(q.queue.front() == &late); // a newcomer goes ahead of those served already
+    auto& later = q.push("c");
+    q.queue.pop_front();
+    CHECK(q.queue.front() == &later); // newcomers in their order
+    q.queue.pop_front();
+    CHECK(q.queue.front()->tenant == &q.tenants["a"]);
+}
 
-    queue.push_back(1, 3);
-    queue.push_back(2, 4);
-    CHECK(queue.entries() == 2);
-    CHECK(drain(queue) == std::vector<std::uint64_t>{4, 3});
+TEST_CASE("priority is strict above the turns", "[job_queue]") {
+    queue_fixture q;
+    q.push("a", 0); // 1
+    q.push("b", 0); // 2
+    q.push("a", 5); // 3
+    q.push("c", 5); // 4
+    q.push("a", 5); // 5
+    CHECK(q.drain() == std::vector<std::uint64_t>{3, 4, 5, 1, 2});
+}
+
+TEST_CASE("a job taken back goes first in its line, and its caller first in the round",
+          "[job_queue]") {
+    queue_fixture q;
+    q.push("a"); // 1
+    q.push("b"); // 2
+    auto& back = q.jobs.emplace_back();
+    back.id = 99;
+    back.tenant = &q.tenants["c"];
+    q.queue.push(back, queue_end::front);
+    q.push("a"); // 4 (ids follow the deque's size)
+    CHECK(q.drain() == std::vector<std::uint64_t>{99, 1, 2, 4});
+}
+
+TEST_CASE("a job leaves from anywhere at once, and empty lines go", "[job_queue]") {
+    queue_fixture q;
+    auto& a1 = q.push("a");
+    auto& a2 = q.push("a");
+    auto& b1 = q.push("b");
+    auto& a3 = q.push("a");
+    q.queue.remove(a2); // middle
+    q.queue.remove(b1); // b's only job: its line goes
+    CHECK(q.queue.size() == 2);
+    CHECK(q.queue.lines() == 1);
+    q.queue.remove(a1); // head
+    CHECK(q.queue.front() == &a3);
+    q.queue.remove(a3); // last
+    CHECK(q.queue.empty());
+    CHECK(q.queue.lines() == 0);
+}
+
+TEST_CASE("take_if takes the jobs it is told to, whatever their place", "[job_queue]") {
+    queue_fixture q;
+    for (int i = 0; i < 6; ++i)
+        q.push(i % 2 ? "a" : "b", static_cast<std::uint8_t>(i % 3));
+    std::vector<std::uint64_t> taken;
+    q.queue.take_if([](const job& j) { return j.id % 2 == 0; },
+                    [&](job& j) { taken.push_back(j.id); });
+    CHECK(taken.size() == 3);
+    CHECK(q.queue.size() == 3);
+    for (auto id : q.drain())
+        CHECK(id % 2 == 1);
+}
+
+TEST_CASE("random pushes, pops and removals keep every job exactly once", "[job_queue]") {
+    std::mt19937 random(11);
+    queue_fixture q;
+    std::vector<job*> queued;
+    std::size_t popped = 0, removed = 0, pushed = 0;
+    for (int step = 0; step < 20000; ++step) {
+        auto choice = random() % 10;
+        if (choice < 5 || queued.empty()) {
+            auto tenant = std::string(1, static_cast<char>('a' + random() % 5));
+            queued.push_back(&q.push(tenant, static_cast<std::uint8_t>(random() % 3),
+                                     random() % 4 ? queue_end::back : queue_end::front));
+            ++pushed;
+        } else if (choice < 8) {
+            auto* front = q.queue.front();
+            REQUIRE(front);
+            q.queue.pop_front();
+            std::erase(queued, front);
+            ++popped;
+        } else {
+            auto index = random() % queued.size();
+            q.queue.remove(*queued[index]);
+            queued.erase(queued.begin() + static_cast<std::ptrdiff_t>(index));
+            ++removed;
+        }
+        REQUIRE(q.queue.size() == queued.size());
+    }
+    CHECK(pushed == popped + removed + q.queue.size());
+    CHECK(q.drain().size() == queued.size());
 }

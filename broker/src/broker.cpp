@@ -240,6 +240,16 @@ void broker_shell::answer_wrong_endpoint(side endpoint, std::string_view routing
     [[maybe_unused]] bool sent = protocol::send_frames(socket, out);
 }
 
+std::string broker_shell::tenant_key() {
+    if (!_options.curve_keys || _frames.empty()) return {};
+    try {
+        const char* key = _frames[0].gets("User-Id");
+        return key && *key ? "key:" + std::string(key) : std::string();
+    } catch (const zmq::error_t&) {
+        return {};
+    }
+}
+
 // ---- bad messages -----------------------------------------------------------------------------
 
 void broker_shell::malformed(side from, std::string_view routing_id, std::string_view reason,

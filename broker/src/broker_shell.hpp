@@ -80,6 +80,9 @@ private:
     /// to speak another dialect.
     client_record* client_speaking(const peer_dialect& dialect, std::string_view routing_id,
                                    time_point now);
+    /// The tenant of the message in `_frames`: "key:<its CURVE public key>" when CURVE is on (the
+    /// ZAP handler gives each connection its key as User-Id), else empty (the connection's own).
+    std::string tenant_key();
     void on_client_record(client_record& client, const protocol::batch_record& record,
                           time_point now);
     void on_request(client_record& client, const protocol::client_request& request,

@@ -64,7 +64,9 @@ void broker_shell::on_client_message(time_point now) {
 
 client_record* broker_shell::client_speaking(const peer_dialect& dialect,
                                              std::string_view routing_id, time_point now) {
-    auto& client = _core.touch_client(routing_id, dialect, now);
+    auto* known = _core.find_client(routing_id);
+    auto& client = known ? _core.touch_client(routing_id, dialect, now)
+                         : _core.touch_client(routing_id, dialect, now, tenant_key());
     if (client.dialect == &dialect) return &client;
     malformed(side::client, routing_id,
               std::string(dialect.name()) + " message from a " +

@@ -34,6 +34,7 @@ std::vector<zmq::message_t> zap_handler::answer(std::span<const zmq::message_t> 
     using protocol::string_frame;
     using protocol::view;
     std::string_view status = "400", text = "malformed ZAP request";
+    std::string user_id; ///< the key: every message of the connection carries it ("User-Id")
     std::string request_id = request.size() > 1 ? std::string(view(request[1])) : "";
     if (request.size() >= zap_request_frames && view(request[0]) == "1.0") {
         auto domain = view(request[2]);
@@ -46,6 +47,7 @@ std::vector<zmq::message_t> zap_handler::answer(std::span<const zmq::message_t> 
             allowed.contains(key)) {
             status = "200";
             text = "OK";
+            user_id = key;
         } else {
             text = "key not allowed";
             bump(counters.unauthorized);
@@ -59,7 +61,7 @@ std::vector<zmq::message_t> zap_handler::answer(std::span<const zmq::message_t> 
     reply.push_back(string_frame(request_id));
     reply.push_back(string_frame(status));
     reply.push_back(string_frame(text));
-    reply.push_back(string_frame(status == "200" ? "deferq" : ""));
+    reply.push_back(string_frame(user_id));
     reply.emplace_back();
     return reply;
 }

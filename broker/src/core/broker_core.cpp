@@ -34,10 +34,13 @@ broker_core::broker_core(const broker_options& options, broker_counters& counter
 // ---- clients ----------------------------------------------------------------------------------
 
 client_record& broker_core::touch_client(std::string_view routing_id, const peer_dialect& dialect,
-                                         time_point now) {
+                                         time_point now, std::string_view tenant_key) {
     bool added = false;
     auto& client = _clients.touch(routing_id, dialect, now, added);
-    if (added && dialect.traits().client_heartbeats) _out.heartbeat(client);
+    if (!added) return client;
+    client.tenant = tenant_key.empty() ? &_tenants.hold("client:" + std::string(routing_id))
+                                       : &_tenants.hold(tenant_key);
+    if (dialect.traits().client_heartbeats) _out.heartbeat(client);
     return client;
 }
 
@@ -83,7 +86,9 @@ void broker_core::on_request(client_record& client, const call_request& request,
     }
     auto& j = _jobs.add(
         client, request.correlation_id, function, std::move(payload), request.options.priority,
-        request.options.max_attempts ? request.options.max_attempts : default_attempts(_options));
+        request.options.max_attempts ? request.options.max_attempts : default_attempts(_options),
+        *client.tenant);
+    tenant_registry::hold(*client.tenant);
     if (request.options.timeout_ms != 0) {
         j.has_deadline = true;
         _deadlines.arm(j, now + std::chrono::milliseconds{request.options.timeout_ms});
@@ -110,8 +115,14 @@ void broker_core::forget_client(client_record& client, std::string_view why, par
                    why, client.pending.size());
     for (auto [correlation_id, job_id] : client.pending)
         if (auto* j = _jobs.find(job_id)) abandon(*j, error_code::cancelled);
+    drop_client(client);
+}
+
+void broker_core::drop_client(client_record& client) {
     _out.discard(client);
+    auto* tenant = client.tenant;
     _clients.remove(client);
+    if (tenant) _tenants.release(*tenant);
 }
 
 // ---- workers ----------------------------------------------------------------------------------
@@ -277,10 +288,7 @@ void broker_core::tick(time_point now) {
         if (!client->dialect->traits().client_heartbeats) {
             // A client that sends no heartbeats (7/MDP) is kept while it waits for a reply,
             // however long the job takes (its calls have deadlines), and forgotten when idle.
-            if (silent && client->pending.empty()) {
-                _out.discard(*client);
-                _clients.remove(*client);
-            }
+            if (silent && client->pending.empty()) drop_client(*client);
             continue;
         }
         if (silent) {
@@ -407,7 +415,9 @@ void broker_core::fail_job(job& j, error_code code, std::string_view message) {
 
 void broker_core::forget(job& j) {
     _deadlines.disarm(j);
+    auto* tenant = j.tenant;
     _jobs.erase(j);
+    if (tenant) _tenants.release(*tenant);
 }
 
 void broker_core::send_error(client_record& client, std::uint64_t correlation_id,

@@ -13,6 +13,7 @@
 #include "job_table.hpp"
 #include "outbox.hpp"
 #include "records.hpp"
+#include "tenant_registry.hpp"
 #include "worker_registry.hpp"
 
 #include "deferq/broker.hpp"
@@ -49,9 +50,10 @@ public:
     // ---- clients
 
     /// The client of that routing id, seen at `now`. A new client whose dialect heartbeats is
-    /// sent a heartbeat at once (it announces the interval and the broker instance).
+    /// sent a heartbeat at once (it announces the interval and the broker instance). A new client
+    /// belongs to the tenant `tenant_key` (its CURVE key), or else to a tenant of its own.
     client_record& touch_client(std::string_view routing_id, const peer_dialect& dialect,
-                                time_point now);
+                                time_point now, std::string_view tenant_key = {});
     client_record* find_client(std::string_view routing_id) { return _clients.find(routing_id); }
 
     /// A new call (`payload`: its msgpack argument array, kept without a copy). The broker SHALL
@@ -111,6 +113,7 @@ public:
     job_table& jobs() { return _jobs; }
     const worker_registry& workers() const { return _workers; }
     const client_registry& clients() const { return _clients; }
+    const tenant_registry& tenants() const { return _tenants; }
     /// Jobs whose deadline is armed (memory follows live calls: tests check it).
     std::size_t armed_deadlines() const { return _deadlines.size(); }
     /// True when some worker offers `function` now (mmi.service).
@@ -132,8 +135,10 @@ private:
     void abandon(job& j, error_code why);
     /// Fails a job that is not held (queued or just taken from its queue) and forgets it.
     void fail_job(job& j, error_code code, std::string_view message);
-    /// Forgets a job: its deadline and its record.
+    /// Forgets a job: its deadline, its record, its use of its tenant.
     void forget(job& j);
+    /// Forgets a client record (its calls are dealt with), and its use of its tenant.
+    void drop_client(client_record& client);
     void send_error(client_record& client, std::uint64_t correlation_id, std::string_view function,
                     error_code code, std::string_view message, std::string_view worker = {},
                     std::uint32_t attempts = 0, std::string_view type = {});
@@ -155,6 +160,7 @@ private:
     worker_registry _workers;
     client_registry _clients;
     deadlines _deadlines;
+    tenant_registry _tenants;
     time_point _started;
     time_point _last_limit_log{};
 };

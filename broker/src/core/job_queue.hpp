@@ -1,118 +1,91 @@
 #pragma once
-/// A per-function job queue: ordered by priority (higher first), then arrival. Holds job ids only.
-/// Removal is lazy: a cancelled or expired job stays in the queue as a stale id that the next pop
-/// skips, so that cancelling is O(1); compact() drops stale ids when they pile up.
+/// A function's queue of jobs, shared fairly between callers (docs/protocol.md §5, Fair share).
+///
+/// Priority is strict: a job of a higher priority always leaves first. Within one priority, each
+/// tenant (a caller: its CURVE key, else its connection) has a line of its own, in arrival order,
+/// and the lines take turns: the queue serves one job of the tenant at the head of the round,
+/// then that tenant goes to the back. A tenant that had nothing queued joins the round ahead of
+/// those that have been served already (behind other newcomers): its first job waits for no
+/// backlog at all (as fq_codel serves new flows first). So one caller's backlog never delays
+/// another's calls by more than a job per other caller; and no job waits while a slot could
+/// take it.
+///
+/// Jobs are linked into their line intrusively (job::link): push, take and remove are O(1), a
+/// cancelled job leaves at once, and a queued job costs no memory here beyond its record. A line
+/// is allocated when a tenant queues its first job at a priority and freed when it empties.
+/// Owned by the broker loop.
 
+#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <optional>
+#include <list>
+#include <unordered_map>
 #include <vector>
 
 namespace deferq::broker_detail {
 
+struct job;
+struct tenant_record;
+
+/// Where a job joins its line: behind the others (a new call) or before them (a job taken back
+/// from a worker, or declined: it was first already).
+enum class queue_end : std::uint8_t { back, front };
+
+/// A job's place in its line.
+struct queue_link {
+    job* prev = nullptr;
+    job* next = nullptr;
+};
+
 class job_queue {
 public:
-    using is_live_fn = std::function<bool(std::uint64_t)>;
+    job_queue() = default;
+    job_queue(const job_queue&) = delete;
+    job_queue& operator=(const job_queue&) = delete;
 
-    void push_back(std::uint8_t priority, std::uint64_t job_id) {
-        level_of(priority).push_back(job_id);
-        ++_entries;
-    }
-    void push_front(std::uint8_t priority, std::uint64_t job_id) {
-        level_of(priority).push_front(job_id);
-        ++_entries;
-    }
+    /// Queues `j` (by its priority and tenant). It must not be queued already.
+    void push(job& j, queue_end end);
+    /// The job to serve next, left in place; null when the queue is empty.
+    job* front() const;
+    /// Takes front() out and moves its tenant to the back of the round.
+    void pop_front();
+    /// Takes a queued job out wherever it is (cancelled, expired).
+    void remove(job& j);
 
-    /// The first live job (highest priority, oldest), dropping stale ids met on the way.
-    template <typename IsLive> std::optional<std::uint64_t> front(IsLive&& is_live) {
-        for (auto& level : _levels) {
-            while (!level.ids.empty()) {
-                if (is_live(level.ids.front())) return level.ids.front();
-                level.ids.pop_front();
-                --_entries;
-            }
-        }
-        return std::nullopt;
-    }
+    std::size_t size() const { return _size; }
+    bool empty() const { return _size == 0; }
 
-    /// Calls `visit(id)` with the first live id of each priority level, highest first, dropping
-    /// stale ids met on the way (for the age of the oldest queued job).
-    template <typename IsLive, typename Visit>
-    void for_each_level_front(IsLive&& is_live, Visit&& visit) {
-        for (auto& level : _levels) {
-            while (!level.ids.empty() && !is_live(level.ids.front())) {
-                level.ids.pop_front();
-                --_entries;
-            }
-            if (!level.ids.empty()) visit(level.ids.front());
-        }
-    }
+    /// Calls `visit(job&)` with the first job of every line (the oldest candidates).
+    void for_each_line_front(const std::function<void(job&)>& visit) const;
+    /// Takes out every job for which `take(job)` is true and calls `taken(job)` for each, line by
+    /// line in order (for jobs that can no longer be served: O(queued), for rare use).
+    void take_if(const std::function<bool(const job&)>& take,
+                 const std::function<void(job&)>& taken);
 
-    /// Takes out, level by level, the live ids at the front for which `take(id)` is true (stops at
-    /// the first it is false for), dropping stale ids met on the way; calls `taken(id)` for each.
-    template <typename IsLive, typename Take, typename Taken>
-    void take_fronts_while(IsLive&& is_live, Take&& take, Taken&& taken) {
-        for (auto& level : _levels) {
-            while (!level.ids.empty()) {
-                auto id = level.ids.front();
-                bool live = is_live(id);
-                if (live && !take(id)) break;
-                level.ids.pop_front();
-                --_entries;
-                if (live) taken(id);
-            }
-        }
-    }
-
-    /// Removes the first id (call after front() returned it).
-    void pop_front() {
-        for (auto& level : _levels)
-            if (!level.ids.empty()) {
-                level.ids.pop_front();
-                --_entries;
-                return;
-            }
-    }
-
-    /// The priority of the first entry (after front()).
-    std::uint8_t front_priority() const {
-        for (const auto& level : _levels)
-            if (!level.ids.empty()) return level.priority;
-        return 0;
-    }
-
-    /// Entries including stale ones.
-    std::size_t entries() const { return _entries; }
-
-    template <typename IsLive> void compact(IsLive&& is_live) {
-        _entries = 0;
-        for (auto& level : _levels) {
-            std::deque<std::uint64_t> kept;
-            for (auto id : level.ids)
-                if (is_live(id)) kept.push_back(id);
-            level.ids.swap(kept);
-            _entries += level.ids.size();
-        }
-    }
+    /// Tenants with a line at some priority (for tests and status).
+    std::size_t lines() const;
 
 private:
+    struct line {
+        tenant_record* tenant;
+        job* head = nullptr;
+        job* tail = nullptr;
+    };
+    using round = std::list<line>;
     struct level {
         std::uint8_t priority;
-        std::deque<std::uint64_t> ids;
+        round turns;                  ///< the lines in serving order: newcomers first
+        round::iterator first_served; ///< the first line that has been served (end: none)
+        std::unordered_map<const tenant_record*, round::iterator> by_tenant;
     };
 
-    std::deque<std::uint64_t>& level_of(std::uint8_t priority) {
-        auto it = _levels.begin();
-        while (it != _levels.end() && it->priority > priority)
-            ++it;
-        if (it == _levels.end() || it->priority != priority)
-            it = _levels.insert(it, level{priority, {}});
-        return it->ids;
-    }
+    level& level_of(std::uint8_t priority);
+    level* find_level(std::uint8_t priority);
+    /// Unlinks `j` from its line; drops the line (and the level) when it empties.
+    void unlink(job& j, level& at, round::iterator which);
 
-    std::vector<level> _levels; // few levels, sorted by priority, highest first
-    std::size_t _entries = 0;
+    std::list<level> _levels; ///< few, by priority, highest first (nodes never move)
+    std::size_t _size = 0;
 };
 
 } // namespace deferq::broker_detail

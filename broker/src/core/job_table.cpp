@@ -7,9 +7,6 @@
 namespace deferq::broker_detail {
 namespace {
 
-/// Stale ids a queue may hold beyond twice its live jobs before tidy() compacts it.
-constexpr std::size_t compaction_slack = 1024;
-
 constexpr std::uint64_t gauge_down = static_cast<std::uint64_t>(-1);
 
 } // namespace
@@ -38,7 +35,8 @@ function_record& job_table::function(std::string_view name) {
 }
 
 job& job_table::add(client_record& client, std::uint64_t correlation_id, function_record& function,
-                    zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts) {
+                    zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts,
+                    tenant_record& tenant) {
     auto id = _next_id++;
     auto& j = _jobs[id];
     j.id = id;
@@ -48,6 +46,7 @@ job& job_table::add(client_record& client, std::uint64_t correlation_id, functio
     j.payload = std::move(payload);
     j.priority = priority;
     j.max_attempts = max_attempts;
+    j.tenant = &tenant;
     return j;
 }
 
@@ -69,42 +68,48 @@ void job_table::enqueue(job& j, queue_end end, time_point now) {
     j.since = now;
     j.state = job_state::queued;
     j.worker = nullptr;
-    if (end == queue_end::back)
-        j.function->queue.push_back(j.priority, j.id);
-    else
-        j.function->queue.push_front(j.priority, j.id);
+    j.function->queue.push(j, end);
     ++j.function->queued;
+    ++j.tenant->queued_jobs;
+    j.tenant->queued_bytes += j.payload.size();
     bump(_counters.queued_jobs);
 }
 
 job* job_table::front(function_record& function) {
-    if (function.queued == 0) return nullptr;
-    auto id = function.queue.front([this](std::uint64_t job_id) { return is_queued(job_id); });
-    return id ? find(*id) : nullptr;
+    return function.queue.front();
 }
 
 void job_table::pop_front(function_record& function) {
+    auto* j = function.queue.front();
+    if (!j) return;
     function.queue.pop_front();
-    --function.queued;
-    bump(_counters.queued_jobs, gauge_down);
+    dequeued(*j);
 }
 
 void job_table::unqueue(job& j) {
+    j.function->queue.remove(j);
+    dequeued(j);
+}
+
+void job_table::dequeued(job& j) {
     --j.function->queued;
+    --j.tenant->queued_jobs;
+    j.tenant->queued_bytes -= j.payload.size();
     bump(_counters.queued_jobs, gauge_down);
 }
 
-bool job_table::is_queued(std::uint64_t id) const {
-    auto* j = find(id);
-    return j && j->state == job_state::queued;
+void job_table::take_expired(function_record& function,
+                             const std::function<bool(const job&)>& expired,
+                             const std::function<void(job&)>& taken) {
+    function.queue.take_if(expired, [&](job& j) {
+        dequeued(j);
+        taken(j);
+    });
 }
 
 time_point job_table::oldest_queued(function_record& function, time_point now) {
     auto oldest = now;
-    if (function.queued == 0) return oldest;
-    function.queue.for_each_level_front(
-        [this](std::uint64_t id) { return is_queued(id); },
-        [&](std::uint64_t id) { oldest = std::min(oldest, find(id)->since); });
+    function.queue.for_each_line_front([&](job& j) { oldest = std::min(oldest, j.since); });
     return oldest;
 }
 
@@ -141,8 +146,6 @@ void job_table::tidy(time_point now, std::chrono::milliseconds memory) {
             it = _functions.erase(it);
             continue;
         }
-        if (function.queue.entries() > 2 * function.queued + compaction_slack)
-            function.queue.compact([this](std::uint64_t id) { return is_queued(id); });
         ++it;
     }
 }

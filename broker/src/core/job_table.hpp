@@ -9,13 +9,12 @@
 #include "deferq/broker_counters.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
 
 namespace deferq::broker_detail {
-
-enum class queue_end : std::uint8_t { back, front };
 
 class job_table {
 public:
@@ -33,8 +32,10 @@ public:
     // ---- jobs
 
     /// A new job (not queued yet) with a fresh id; ids are never reused, not even across restarts.
+    /// It is served from `tenant`'s share (the caller holds a use of the tenant for it).
     job& add(client_record& client, std::uint64_t correlation_id, function_record& function,
-             zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts);
+             zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts,
+             tenant_record& tenant);
     job* find(std::uint64_t id);
     const job* find(std::uint64_t id) const;
     /// Forgets a job. It must be neither queued (see unqueue) nor held (see release).
@@ -51,9 +52,8 @@ public:
     /// Takes the job front() returned out of its queue; the caller dispatches or fails it.
     void pop_front(function_record& function);
     /// A queued job leaves its queue without being dispatched (cancelled, timed out): erase it
-    /// next. Its id stays in the queue, stale, until met or compacted (lazy removal: O(1)).
+    /// next.
     void unqueue(job& j);
-    bool is_queued(std::uint64_t id) const;
     /// When the oldest job queued for `function` was queued; `now` when none is.
     time_point oldest_queued(function_record& function, time_point now);
 
@@ -68,24 +68,17 @@ public:
 
     // ---- upkeep (once per tick)
 
-    /// Forgets functions nobody offers, waits for, or offered within `memory`; compacts queues full
-    /// of stale ids.
+    /// Forgets functions nobody offers, waits for, or offered within `memory`.
     void tidy(time_point now, std::chrono::milliseconds memory);
-    /// Takes out of `function`'s queue the jobs for which `expired(job)` is true, oldest first
-    /// within each priority (the queue is in arrival order), and calls `taken(job)` for each.
-    template <typename Expired, typename Taken>
-    void take_expired(function_record& function, Expired&& expired, Taken&& taken) {
-        function.queue.take_fronts_while([this](std::uint64_t id) { return is_queued(id); },
-                                         [&](std::uint64_t id) { return expired(*find(id)); },
-                                         [&](std::uint64_t id) {
-                                             --function.queued;
-                                             bump(_counters.queued_jobs,
-                                                  static_cast<std::uint64_t>(-1));
-                                             taken(*find(id));
-                                         });
-    }
+    /// Takes out of `function`'s queue the jobs for which `expired(job)` is true and calls
+    /// `taken(job)` for each (O(queued): for functions no worker offers).
+    void take_expired(function_record& function, const std::function<bool(const job&)>& expired,
+                      const std::function<void(job&)>& taken);
 
 private:
+    /// The job left its queue: the counts follow.
+    void dequeued(job& j);
+
     broker_counters& _counters;
     std::unordered_map<std::uint64_t, job> _jobs;
     string_map<std::unique_ptr<function_record>> _functions;

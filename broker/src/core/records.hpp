@@ -51,6 +51,15 @@ struct pending_output {
     bool dirty = false;                     ///< listed for sending at the end of the turn
 };
 
+/// A caller the broker shares its workers between: a CURVE public key when CURVE is on (so that
+/// more connections buy no more share), else one client connection (docs/protocol.md §5).
+struct tenant_record {
+    std::string key;       ///< "key:<z85 public key>" or "client:<routing id hex>"
+    std::size_t users = 0; ///< clients and jobs that refer to it; forgotten at 0
+    std::uint64_t queued_jobs = 0;
+    std::uint64_t queued_bytes = 0; ///< payload bytes of its queued jobs
+};
+
 struct function_record {
     std::string name;
     job_queue queue;
@@ -82,6 +91,8 @@ struct job {
     std::uint8_t max_attempts = 0;
     job_state state = job_state::queued;
     std::uint32_t attempts = 0;
+    tenant_record* tenant = nullptr; ///< whose share it is served from
+    queue_link link;                 ///< its place in its queue, while queued
     worker_record* worker = nullptr; ///< the worker that holds it (running or abandoned)
     time_point since{};              ///< queued: when it was queued; else when it was dispatched
 };
@@ -116,6 +127,7 @@ struct worker_record {
 struct client_record {
     std::string routing_id;
     const peer_dialect* dialect = nullptr;
+    tenant_record* tenant = nullptr;
     time_point last_seen{};
     time_point last_sent{};
     std::unordered_map<std::uint64_t, std::uint64_t> pending; ///< correlation id → job id

@@ -1,0 +1,127 @@
+#include "job_queue.hpp"
+
+#include "records.hpp"
+
+namespace deferq::broker_detail {
+
+job_queue::level& job_queue::level_of(std::uint8_t priority) {
+    auto it = _levels.begin();
+    while (it != _levels.end() && it->priority > priority)
+        ++it;
+    if (it == _levels.end() || it->priority != priority) {
+        it = _levels.insert(it, level{priority, {}, {}, {}});
+        it->first_served = it->turns.end();
+    }
+    return *it;
+}
+
+job_queue::level* job_queue::find_level(std::uint8_t priority) {
+    for (auto& at : _levels)
+        if (at.priority == priority) return &at;
+    return nullptr;
+}
+
+void job_queue::push(job& j, queue_end end) {
+    auto& at = level_of(j.priority);
+    auto found = at.by_tenant.find(j.tenant);
+    if (found == at.by_tenant.end()) {
+        // A tenant new to this priority joins the round behind the other newcomers, ahead of the
+        // tenants served already; one whose job was taken back (front) was being served: first.
+        auto where = end == queue_end::back ? at.first_served : at.turns.begin();
+        found =
+            at.by_tenant.emplace(j.tenant, at.turns.insert(where, line{j.tenant, nullptr, nullptr}))
+                .first;
+    }
+    auto& into = *found->second;
+    j.link = {};
+    if (!into.head) {
+        into.head = into.tail = &j;
+    } else if (end == queue_end::back) {
+        j.link.prev = into.tail;
+        into.tail->link.next = &j;
+        into.tail = &j;
+    } else {
+        j.link.next = into.head;
+        into.head->link.prev = &j;
+        into.head = &j;
+    }
+    ++_size;
+}
+
+job* job_queue::front() const {
+    for (const auto& at : _levels)
+        if (!at.turns.empty()) return at.turns.front().head;
+    return nullptr;
+}
+
+void job_queue::pop_front() {
+    for (auto& at : _levels) {
+        if (at.turns.empty()) continue;
+        auto first = at.turns.begin();
+        auto& j = *first->head;
+        if (j.link.next) {
+            // Its turn is over: to the back of the round, among the tenants served already.
+            if (at.first_served == first) ++at.first_served;
+            at.turns.splice(at.turns.end(), at.turns, first);
+            if (at.first_served == at.turns.end()) at.first_served = first;
+        }
+        unlink(j, at, first);
+        return;
+    }
+}
+
+void job_queue::remove(job& j) {
+    auto* at = find_level(j.priority);
+    if (!at) return;
+    auto found = at->by_tenant.find(j.tenant);
+    if (found == at->by_tenant.end()) return;
+    unlink(j, *at, found->second);
+}
+
+void job_queue::unlink(job& j, level& at, round::iterator which) {
+    auto& from = *which;
+    if (j.link.prev)
+        j.link.prev->link.next = j.link.next;
+    else
+        from.head = j.link.next;
+    if (j.link.next)
+        j.link.next->link.prev = j.link.prev;
+    else
+        from.tail = j.link.prev;
+    j.link = {};
+    --_size;
+    if (from.head) return;
+    at.by_tenant.erase(from.tenant);
+    if (at.first_served == which) ++at.first_served;
+    at.turns.erase(which);
+    if (at.turns.empty())
+        _levels.remove_if([](const level& candidate) { return candidate.turns.empty(); });
+}
+
+void job_queue::for_each_line_front(const std::function<void(job&)>& visit) const {
+    for (const auto& at : _levels)
+        for (const auto& each : at.turns)
+            visit(*each.head);
+}
+
+void job_queue::take_if(const std::function<bool(const job&)>& take,
+                        const std::function<void(job&)>& taken) {
+    std::vector<job*> chosen;
+    for (const auto& at : _levels)
+        for (const auto& each : at.turns)
+            for (auto* j = each.head; j; j = j->link.next)
+                if (take(*j)) chosen.push_back(j);
+    for (auto* j : chosen) {
+        remove(*j);
+        taken(*j);
+    }
+}
+
+std::size_t job_queue::lines() const {
+    std::size_t count = 0;
+    for (const auto& at : _levels)
+        count += at.turns.size();
+    return count;
+}
+
+} // namespace deferq::broker_detail
