@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -61,4 +62,35 @@ TEST_CASE("two callers with backlogs share the workers evenly", "[sharing]") {
     CHECK(a_done >= 90);
     for (auto& call : from_a)
         call.get(120s);
+}
+
+TEST_CASE("the broker gives its memory back after a burst", "[sharing][memory]") {
+    // "After a burst is drained, the broker returns its memory to the system."
+    cluster c("memory-back");
+    c.start_broker({"--unknown-function-grace", "600000"});
+    auto before = c.broker_rss();
+    std::size_t peak = 0;
+    {
+        deferq::Client client({.broker = c.client_endpoint()});
+        std::vector<deferq::Deferred<std::string>> calls;
+        for (int i = 0; i < 90'000; ++i) // ~140 MB of arguments queued: nobody serves it
+            calls.push_back(client.call<std::string>("nobody_serves", std::string(1500, 'x')));
+        CHECK(deferq::test::eventually([&] { return c.counter("queued_jobs") == 90'000; }, 60s));
+        peak = c.broker_rss();
+        for (auto& call : calls)
+            call.add_errback([](const deferq::Failure&) {}); // closing fails them: expected
+    } // the client closes: the broker drops its calls
+    CHECK(deferq::test::eventually([&] { return c.counter("queued_jobs") == 0; }, 30s));
+    std::size_t after = 0;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) // their allocators keep memory
+    CHECK(deferq::test::eventually(
+        [&] {
+            after = c.broker_rss();
+            return after < before + (peak - before) / 4;
+        },
+        10s));
+#endif
+    INFO("broker RSS: " << before / 1024 << " KiB at start, " << peak / 1024 << " KiB with the "
+                        << "burst queued, " << after / 1024 << " KiB after");
+    CHECK(peak > before + 100 * 1024 * 1024);
 }

@@ -138,6 +138,7 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
     if (now >= _next_tick) {
         _core.tick(now);
         _bad_peers.prune(now);
+        _memory.tick(_core.jobs().size(), _core.clients().size(), now);
         _next_tick = now + _options.heartbeat_interval / ticks_per_interval;
     }
     _status.observe(now);

@@ -7,6 +7,7 @@
 #include "bad_peers.hpp"
 #include "connection_monitor.hpp"
 #include "core/broker_core.hpp"
+#include "memory_return.hpp"
 #include "mmi_service.hpp"
 #include "socket_outbox.hpp"
 #include "status_builder.hpp"
@@ -115,6 +116,7 @@ private:
     status_builder _status;
     mmi_service _mmi;
     bad_peers _bad_peers;
+    memory_return _memory;
     std::vector<zmq::message_t> _frames;        ///< the message being handled
     protocol::batch_reader _batch_in;           ///< the BATCH being handled
     std::uint64_t _next_mdp_correlation_id = 1; ///< 7/MDP calls have none: the broker numbers them
