@@ -3,11 +3,15 @@
 
 #include "cluster.hpp"
 
+#include "http.hpp"
+
 #include "deferq/client.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -93,4 +97,39 @@ TEST_CASE("the broker gives its memory back after a burst", "[sharing][memory]")
     INFO("broker RSS: " << before / 1024 << " KiB at start, " << peak / 1024 << " KiB with the "
                         << "burst queued, " << after / 1024 << " KiB after");
     CHECK(peak > before + 100 * 1024 * 1024);
+}
+
+TEST_CASE("/healthz and /metrics answer while more slow gateway calls run than HTTP threads",
+          "[sharing][gateway]") {
+    // "Gateway calls do not hold the threads that answer /healthz and /metrics."
+    cluster c("healthz-flood");
+    c.start_broker({"--http", "127.0.0.1:0", "--gateway"});
+    c.add_worker("w1", {"--concurrency", "64"});
+    constexpr int callers = 48; // more than the 32 HTTP threads
+    std::vector<std::thread> flood;
+    std::atomic<int> answered{0}, busy{0};
+    for (int i = 0; i < callers; ++i)
+        flood.emplace_back([&] {
+            auto reply = deferq::test::http_post(
+                c.http_endpoint(), "/rpc",
+                R"({"jsonrpc": "2.0", "method": "sleep_ms", "params": [8000], "id": 1})",
+                "application/json");
+            if (reply.status == 200) ++answered;
+            if (reply.status == 503) ++busy;
+        });
+    // The flood is in (its calls run 8 s, longer than a loaded machine takes to connect them all)
+    CHECK(deferq::test::eventually([&] { return busy >= callers - 16; }, 6s));
+    for (const char* path : {"/healthz", "/metrics"}) {
+        auto started = std::chrono::steady_clock::now();
+        auto reply = deferq::test::http_get(c.http_endpoint(), path);
+        auto took = std::chrono::steady_clock::now() - started;
+        INFO(path << " took " << std::chrono::duration<double>(took).count() << " s");
+        CHECK(reply.status == 200);
+        CHECK(took < 1s);
+    }
+    for (auto& caller : flood)
+        caller.join();
+    CHECK(answered + busy == callers);
+    CHECK(answered == 16); // the gateway's share of the threads
+    CHECK(busy == callers - 16);
 }

@@ -40,11 +40,37 @@ gateway::~gateway() = default;
 
 void gateway::add_routes(http_server& server) {
     server.post("/rpc", [this](const http_request& request, http_response& response) {
-        if (authorized(request, response)) json_rpc(request, response);
+        serve(request, response, [&] { json_rpc(request, response); });
     });
     server.post("/RPC2", [this](const http_request& request, http_response& response) {
-        if (authorized(request, response)) xml_rpc(request, response);
+        serve(request, response, [&] { xml_rpc(request, response); });
     });
+}
+
+template <typename Serve>
+void gateway::serve(const http_request& request, http_response& response, Serve&& serve_it) {
+    if (!authorized(request, response) || !admitted(response)) return;
+    struct place {
+        std::atomic<std::size_t>& in_progress;
+        ~place() { in_progress.fetch_sub(1, std::memory_order_relaxed); }
+    } held{_in_progress};
+    serve_it();
+}
+
+bool gateway::admitted(http_response& response) {
+    if (_in_progress.fetch_add(1, std::memory_order_relaxed) < _options.max_in_progress)
+        return true;
+    _in_progress.fetch_sub(1, std::memory_order_relaxed);
+    auto busy = _counters.busy.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (busy == 1 || busy % 1000 == 0)
+        log().warn("gateway: {} requests in progress, the most it serves at once: answered 503 "
+                   "({} so far)",
+                   _options.max_in_progress, busy);
+    response.status = 503;
+    response.headers.emplace_back("Retry-After", "1");
+    response.body = "503 busy: the gateway serves " + std::to_string(_options.max_in_progress) +
+                    " requests at once; retry (docs/interop.md)\n";
+    return false;
 }
 
 bool gateway::authorized(const http_request& request, http_response& response) {

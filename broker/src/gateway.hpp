@@ -24,6 +24,10 @@ struct gateway_options {
     std::chrono::milliseconds call_timeout{60'000};
     /// Most calls in one JSON-RPC batch.
     std::size_t max_batch = 1000;
+    /// Most gateway requests served at once. Each holds an HTTP thread while its calls run; the
+    /// HTTP server has more threads than this, so /healthz and /metrics always find one. Past it,
+    /// a request is answered 503 at once (docs/interop.md, Limits).
+    std::size_t max_in_progress = 16;
 };
 
 /// Counters, readable from any thread.
@@ -32,6 +36,7 @@ struct gateway_counters {
     std::atomic<std::uint64_t> calls{0};        ///< calls made (a batch makes several)
     std::atomic<std::uint64_t> refused{0};      ///< malformed, unmappable or too large
     std::atomic<std::uint64_t> unauthorized{0}; ///< missing or wrong token
+    std::atomic<std::uint64_t> busy{0};         ///< answered 503: max_in_progress were running
 };
 
 /// Owns the gateway's client. Construct with the broker's context and its in-process client
@@ -51,11 +56,17 @@ public:
 
 private:
     bool authorized(const http_request& request, http_response& response);
+    /// Takes a place among the requests in progress; false (503 answered) when none is free.
+    bool admitted(http_response& response);
+    /// Serves one gateway request in a place of its own.
+    template <typename Serve>
+    void serve(const http_request& request, http_response& response, Serve&& serve_it);
     void json_rpc(const http_request& request, http_response& response);
     void xml_rpc(const http_request& request, http_response& response);
 
     gateway_options _options;
     gateway_counters _counters;
+    std::atomic<std::size_t> _in_progress{0};
     std::unique_ptr<Client> _client;
 };
 

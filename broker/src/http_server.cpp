@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/socket.h>
+
 namespace deferq {
 namespace {
 
@@ -61,12 +63,16 @@ http_options parse_http_endpoint(std::string_view endpoint) {
     return options;
 }
 
+/// Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
+constexpr int http_listen_backlog = 1024;
+
 struct http_server::impl {
     http_options options;
     httplib::Server server;
     std::thread thread;
     int bound_port = 0;
     bool started = false;
+    int listening_socket = -1; ///< recorded when cpp-httplib creates it
 
     httplib::Server::Handler wrap(http_handler handler) {
         return [handler = std::move(handler)](const httplib::Request& in, httplib::Response& out) {
@@ -104,6 +110,10 @@ http_server::http_server(http_options options) : _impl(std::make_unique<impl>())
     _impl->server.set_read_timeout(10, 0);
     _impl->server.set_write_timeout(10, 0);
     _impl->server.set_keep_alive_timeout(2); // frees a thread soon after a client goes quiet
+    _impl->server.set_socket_options([impl = _impl.get()](socket_t socket) {
+        httplib::default_socket_options(socket);
+        impl->listening_socket = socket;
+    });
     _impl->server.set_logger(
         [](const httplib::Request& request, const httplib::Response& response) {
             log().debug("http {} {} from {}: {}", request.method, request.path, request.remote_addr,
@@ -136,6 +146,10 @@ void http_server::start() {
     if (_impl->bound_port <= 0)
         throw std::runtime_error("cannot listen for HTTP on " + options.host + ":" +
                                  std::to_string(options.port));
+    // cpp-httplib as Debian builds it listens with a backlog of 5: a burst of connections (a
+    // scraper and a few dozen gateway callers at once) would see some reset. A second listen()
+    // on the socket sets the backlog it should have.
+    if (_impl->listening_socket >= 0) ::listen(_impl->listening_socket, http_listen_backlog);
     _impl->started = true;
     _impl->thread = std::thread([this] { _impl->server.listen_after_bind(); });
     // stop() is a no-op until the server runs: wait for it, so that a stop() right after start()

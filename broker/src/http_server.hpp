@@ -44,7 +44,7 @@ struct http_options {
     int port = 8080; ///< 0: the kernel chooses (read it back with port())
     /// Worker threads. A keep-alive connection holds one while it stays open (a status page
     /// polling every second keeps one), so there are more than the CPUs; idle ones cost nothing.
-    int threads = 16;
+    int threads = 32;
     std::size_t max_body_bytes = 16 * 1024 * 1024;
 };
 

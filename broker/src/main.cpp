@@ -50,9 +50,14 @@ int main(int argc, char** argv) {
         // The gateway's client goes before the context; the server before the gateway.
         std::optional<deferq::gateway> gateway;
         if (gateway_on)
-            gateway.emplace(context, broker.in_process_client_endpoint(),
-                            deferq::gateway_options{.token = gateway_token,
-                                                    .call_timeout = config.gateway_timeout});
+            gateway.emplace(
+                context, broker.in_process_client_endpoint(),
+                deferq::gateway_options{.token = gateway_token,
+                                        .call_timeout = config.gateway_timeout,
+                                        // Half the HTTP threads at most: the others answer /healthz
+                                        // and /metrics however many slow calls the gateway has.
+                                        .max_in_progress = static_cast<std::size_t>(
+                                            (http_options ? http_options->threads : 32) / 2)});
         // Destroyed before the broker: its handlers read the broker's snapshot.
         std::optional<deferq::http_server> http;
         if (http_options) {

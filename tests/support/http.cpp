@@ -13,7 +13,7 @@ httplib::Client client_of(const std::string& endpoint) {
 }
 
 http_reply reply_of(const httplib::Result& result) {
-    if (!result) return {};
+    if (!result) return {0, httplib::to_string(result.error()), {}};
     return {result->status, result->body, result->get_header_value("Content-Type")};
 }
 

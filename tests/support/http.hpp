@@ -6,7 +6,7 @@
 namespace deferq::test {
 
 struct http_reply {
-    int status = 0; ///< 0 when the request failed (no connection, timeout)
+    int status = 0; ///< 0 when the request failed (no connection, timeout): `body` says why
     std::string body, content_type;
 };
 
