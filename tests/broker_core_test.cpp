@@ -357,3 +357,34 @@ TEST_CASE("a call whose function name cannot be a function's is answered at once
     CHECK_THAT(errors[1].text, Catch::Contains("at most 128 bytes"));
     CHECK(h.counters.queued_jobs == 0);
 }
+
+TEST_CASE("byte budgets: past a tenant's or the broker's, a call fails at once, naming it",
+          "[broker_core][budgets]") {
+    // "Past a budget, new calls fail at once with overloaded, naming which budget."
+    auto options = core_options();
+    options.tenant_budget = 1000;
+    options.broker_budget = 1500;
+    core_harness h(options);
+    std::string chunk(400, 'x');
+    h.call("a", 1, "f", 0, 0, chunk);
+    h.call("a", 2, "f", 0, 0, chunk); // a: 800 queued
+    h.call("a", 3, "f", 0, 0, chunk); // 1200 > a's 1000
+    auto errors = h.out.of(kind::error, "a");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].id == 3);
+    CHECK(errors[0].code == error_code::overloaded);
+    CHECK_THAT(errors[0].text,
+               Catch::Contains("tenant budget") && Catch::Contains("--tenant-budget"));
+    h.call("b", 1, "f", 0, 0, chunk); // 1200 in all
+    h.call("b", 2, "f", 0, 0, chunk); // 1600 > the broker's 1500
+    errors = h.out.of(kind::error, "b");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].id == 2);
+    CHECK_THAT(errors[0].text,
+               Catch::Contains("broker budget") && Catch::Contains("--broker-budget"));
+    // Budgets follow the queue: once jobs leave it, calls fit again.
+    h.worker("w", 4, 0);
+    h.call("b", 3, "f", 0, 0, chunk);
+    CHECK(h.out.of(kind::error, "b").size() == 1);
+    CHECK(h.counters.overloaded == 2);
+}

@@ -9,10 +9,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -71,7 +72,8 @@ TEST_CASE("two callers with backlogs share the workers evenly", "[sharing]") {
 TEST_CASE("the broker gives its memory back after a burst", "[sharing][memory]") {
     // "After a burst is drained, the broker returns its memory to the system."
     cluster c("memory-back");
-    c.start_broker({"--unknown-function-grace", "600000"});
+    c.start_broker({"--unknown-function-grace", "600000", "--tenant-budget", "1073741824",
+                    "--broker-budget", "1073741824"}); // the burst is over the 128 MiB default
     auto before = c.broker_rss();
     std::size_t peak = 0;
     {
@@ -132,4 +134,44 @@ TEST_CASE("/healthz and /metrics answer while more slow gateway calls run than H
     CHECK(answered + busy == callers);
     CHECK(answered == 16); // the gateway's share of the threads
     CHECK(busy == callers - 16);
+}
+
+TEST_CASE("a caller past its byte budget gets overloaded at once, and others are still served",
+          "[sharing][budgets]") {
+    // "Past a budget, new calls fail at once with overloaded, naming which budget."
+    cluster c("budgets");
+    c.start_broker({"--tenant-budget", "1048576", "--unknown-function-grace", "600000"});
+    deferq::Client a({.broker = c.client_endpoint()});
+    std::vector<deferq::Deferred<std::string>> calls;
+    for (int i = 0; i < 2000; ++i) // 2000 × 1 KiB: twice the budget
+        calls.push_back(a.call<std::string>("nobody_serves", std::string(1024, 'a')));
+    auto answered = [&] {
+        return std::count_if(calls.begin(), calls.end(), [](auto& call) { return call.called(); });
+    };
+    CHECK(deferq::test::eventually(
+        [&] { return answered() > 0 && answered() + c.counter("queued_jobs") == 2000; }, 30s));
+    int overloaded = 0;
+    std::string message;
+    for (auto& call : calls) {
+        if (!call.called()) continue; // queued
+        try {
+            call.get(1s);
+        } catch (const deferq::Failure& failure) {
+            overloaded += failure.check(deferq::error_code::overloaded);
+            message = failure.message();
+        }
+    }
+    CHECK(overloaded > 900);
+    CHECK(overloaded < 1100);
+    CHECK_THAT(message, Catch::Contains("tenant budget") && Catch::Contains("--tenant-budget"));
+    auto status = c.status();
+    CHECK(status["budgets"]["tenant_budget"] == 1048576);
+    CHECK(status["tenants"][0]["queued_bytes"].get<std::uint64_t>() <= 1048576);
+
+    // Another caller has a budget of its own, and is served.
+    c.add_worker("w1");
+    deferq::Client b({.broker = c.client_endpoint()});
+    CHECK(b.call<double>("add", 1, 2).get(30s) == 3);
+    for (auto& call : calls)
+        call.add_errback([](const deferq::Failure&) {});
 }

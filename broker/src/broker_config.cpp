@@ -49,6 +49,15 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
     app.add_option("--max-queue-length", options.max_queue_length,
                    "Queued jobs per function before overloaded")
         ->envname("DEFERQ_MAX_QUEUE_LENGTH");
+    app.add_option("--tenant-budget", options.tenant_budget,
+                   "Bytes of arguments one tenant (a CURVE key, else a client) may have queued "
+                   "before overloaded")
+        ->envname("DEFERQ_TENANT_BUDGET")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50));
+    app.add_option("--broker-budget", options.broker_budget,
+                   "Bytes of arguments all tenants together may have queued before overloaded")
+        ->envname("DEFERQ_BROKER_BUDGET")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50));
     app.add_option("--max-pending-per-client", options.max_pending_per_client,
                    "Pending calls per client before overloaded")
         ->envname("DEFERQ_MAX_PENDING_PER_CLIENT");

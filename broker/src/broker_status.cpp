@@ -73,7 +73,7 @@ void pack_function(packer& out, const function_status& function) {
 std::string pack_status(const broker_status& status) {
     msgpack::sbuffer buffer(4096);
     packer out(buffer);
-    out.pack_map(8);
+    out.pack_map(10);
     pack_field(out, "instance", status.instance);
     pack_field(out, "instance_hex", prometheus_text::hex(status.instance)); // for JavaScript
     pack_field(out, "uptime_ms", status.uptime_ms);
@@ -103,6 +103,20 @@ std::string pack_status(const broker_status& status) {
         pack_field(out, "pending", client.pending);
         pack_field(out, "last_seen_ms", client.last_seen_ms);
     }
+    pack_key(out, "tenants");
+    out.pack_array(static_cast<std::uint32_t>(status.tenants.size()));
+    for (const auto& tenant : status.tenants) {
+        out.pack_map(4);
+        pack_field(out, "id", tenant.id);
+        pack_field(out, "queued", tenant.queued);
+        pack_field(out, "queued_bytes", tenant.queued_bytes);
+        pack_field(out, "running", tenant.running);
+    }
+    pack_key(out, "budgets");
+    out.pack_map(3);
+    pack_field(out, "tenant_budget", status.budgets.tenant_budget);
+    pack_field(out, "broker_budget", status.budgets.broker_budget);
+    pack_field(out, "queued_bytes", status.budgets.queued_bytes);
     return std::string(buffer.data(), buffer.size());
 }
 
@@ -175,6 +189,25 @@ std::string to_prometheus(const broker_status& status) {
                "Time from dispatch to the worker's answer (run time plus two hops).");
     for (const auto& f : status.functions)
         write_histogram(out, "deferq_service_time_seconds", f.name, f.service_time);
+
+    out.family("deferq_queued_bytes", "gauge", "Argument bytes of all queued jobs.");
+    out.sample("deferq_queued_bytes", {}, status.budgets.queued_bytes);
+    out.family("deferq_tenant_budget_bytes", "gauge",
+               "Argument bytes one tenant may have queued (--tenant-budget).");
+    out.sample("deferq_tenant_budget_bytes", {}, status.budgets.tenant_budget);
+    out.family("deferq_broker_budget_bytes", "gauge",
+               "Argument bytes all tenants may have queued (--broker-budget).");
+    out.sample("deferq_broker_budget_bytes", {}, status.budgets.broker_budget);
+    out.family("deferq_tenant_queued", "gauge", "Jobs of the tenant waiting in queues.");
+    for (const auto& t : status.tenants)
+        out.sample("deferq_tenant_queued", {{"tenant", t.id}}, t.queued);
+    out.family("deferq_tenant_queued_bytes", "gauge",
+               "Argument bytes of the tenant's queued jobs (its budget's use).");
+    for (const auto& t : status.tenants)
+        out.sample("deferq_tenant_queued_bytes", {{"tenant", t.id}}, t.queued_bytes);
+    out.family("deferq_tenant_running", "gauge", "Jobs of the tenant on workers.");
+    for (const auto& t : status.tenants)
+        out.sample("deferq_tenant_running", {{"tenant", t.id}}, t.running);
 
     out.family("deferq_worker_slots", "gauge", "Jobs the worker runs at once.");
     for (const auto& w : status.workers)

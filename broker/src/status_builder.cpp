@@ -11,6 +11,13 @@ namespace {
 
 constexpr std::chrono::seconds rate_sample_interval{1};
 
+/// A tenant's key as people read it: "key <z85>" or "client <routing id hex>".
+std::string tenant_name(std::string_view key) {
+    if (key.starts_with("key:")) return "key " + std::string(key.substr(4));
+    if (key.starts_with("client:")) return "client " + printable(key.substr(7));
+    return escaped(key);
+}
+
 } // namespace
 
 status_builder::status_builder(broker_core& core, const broker_counters& counters,
@@ -31,6 +38,7 @@ broker_status status_builder::build(time_point now) {
 
     auto& jobs = _core.jobs();
     std::unordered_map<const function_record*, std::uint64_t> in_flight;
+    std::unordered_map<const tenant_record*, std::uint64_t> running;
     for (auto& [id, worker] : _core.workers().all()) {
         auto& out = status.workers.emplace_back();
         out.id = printable(worker->routing_id);
@@ -48,7 +56,10 @@ broker_status status_builder::build(time_point now) {
         for (auto* function : worker->functions)
             out.functions.push_back(function->name);
         for (auto job_id : worker->held)
-            if (auto* j = jobs.find(job_id)) ++in_flight[j->function];
+            if (auto* j = jobs.find(job_id)) {
+                ++in_flight[j->function];
+                ++running[j->tenant];
+            }
     }
     std::sort(status.workers.begin(), status.workers.end(), [](const auto& a, const auto& b) {
         return std::tie(a.name, a.id) < std::tie(b.name, b.id);
@@ -78,6 +89,17 @@ broker_status status_builder::build(time_point now) {
     });
     if (status.clients.size() > broker_status::max_listed_clients)
         status.clients.resize(broker_status::max_listed_clients);
+    for (auto& [key, tenant] : _core.tenants().all())
+        status.tenants.push_back(
+            {tenant_name(key), tenant->queued_jobs, tenant->queued_bytes, running[tenant.get()]});
+    std::sort(status.tenants.begin(), status.tenants.end(), [](const auto& a, const auto& b) {
+        return std::tie(b.queued_bytes, b.running, a.id) <
+               std::tie(a.queued_bytes, a.running, b.id);
+    });
+    if (status.tenants.size() > broker_status::max_listed_tenants)
+        status.tenants.resize(broker_status::max_listed_tenants);
+    status.budgets = {_core.options().tenant_budget, _core.options().broker_budget,
+                      jobs.queued_bytes()};
     return status;
 }
 

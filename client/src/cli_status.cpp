@@ -108,6 +108,17 @@ std::string render_tables(const json& status) {
     }
     if (status["functions"].empty()) out += "(no function)\n";
     if (!breakdowns.empty()) out += "\n" + breakdowns;
+
+    const json budgets = status.value("budgets", json::object());
+    out +=
+        fmt::format("\n{:<50} {:>7} {:>12} {:>8}   budget {} MiB each, {} MiB in all ({} MiB "
+                    "queued)\n",
+                    "TENANT", "QUEUED", "BYTES", "RUNNING", number(budgets, "tenant_budget") >> 20,
+                    number(budgets, "broker_budget") >> 20, number(budgets, "queued_bytes") >> 20);
+    for (const auto& tenant : status.value("tenants", json::array()))
+        out +=
+            fmt::format("{:<50} {:>7} {:>12} {:>8}\n", text(tenant, "id"), number(tenant, "queued"),
+                        number(tenant, "queued_bytes"), number(tenant, "running"));
     return out;
 }
 

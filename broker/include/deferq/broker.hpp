@@ -29,6 +29,10 @@ struct broker_options {
     std::uint32_t max_attempts = protocol::default_max_attempts;
     std::size_t max_queue_length = 100'000;
     std::size_t max_pending_per_client = 100'000;
+    /// Byte budgets (docs/operations.md, Sharing): the argument bytes one tenant may have queued,
+    /// and all tenants together. Past one, a call fails at once with overloaded, naming it.
+    std::uint64_t tenant_budget = 128ull << 20;
+    std::uint64_t broker_budget = 512ull << 20;
     std::int64_t max_message_size = protocol::default_max_message_size;
     protocol::decode_limits limits{};
     /// Fail a call at once with no_such_function when no worker offers the function (once the

@@ -54,6 +54,21 @@ struct client_status {
     std::int64_t last_seen_ms = 0;
 };
 
+/// A caller the broker shares its workers between (docs/protocol.md §4, Fair share).
+struct tenant_status {
+    std::string id; ///< "key <z85 CURVE key>" or "client <routing id hex>"
+    std::uint64_t queued = 0;
+    std::uint64_t queued_bytes = 0; ///< argument bytes of its queued jobs (its budget's use)
+    std::uint64_t running = 0;
+};
+
+/// The byte budgets (docs/operations.md, Sharing) and their use.
+struct budget_status {
+    std::uint64_t tenant_budget = 0;
+    std::uint64_t broker_budget = 0;
+    std::uint64_t queued_bytes = 0; ///< all tenants' queued argument bytes
+};
+
 /// Calls per second over the last `window_seconds` (fewer right after start).
 struct rate_status {
     double window_seconds = 0;
@@ -74,6 +89,10 @@ struct broker_status {
     /// has the total.
     std::vector<client_status> clients;
     static constexpr std::size_t max_listed_clients = 100;
+    /// At most `max_listed_tenants` tenants, most queued bytes first.
+    std::vector<tenant_status> tenants;
+    static constexpr std::size_t max_listed_tenants = 100;
+    budget_status budgets;
 
     /// The counter of that name; 0 when there is none.
     std::uint64_t counter(std::string_view name) const {

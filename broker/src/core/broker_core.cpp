@@ -73,6 +73,12 @@ void broker_core::on_request(client_record& client, const call_request& request,
         return send_error(client, request.correlation_id, request.function,
                           error_code::no_such_function,
                           "no worker offers '" + std::string(request.function) + "'");
+    if (auto budget = over_budget(*client.tenant, payload.size())) {
+        bump(_counters.overloaded);
+        limit_hit(*budget, now);
+        return send_error(client, request.correlation_id, request.function, error_code::overloaded,
+                          *budget);
+    }
     auto& function = _jobs.function(request.function);
     if (function.queued >= _options.max_queue_length) {
         bump(_counters.overloaded);
@@ -351,6 +357,20 @@ void broker_core::take_back(worker_record& worker, std::span<const std::uint64_t
     unique_sort(touched);
     for (auto* function : touched)
         dispatch(*function, now);
+}
+
+std::optional<std::string> broker_core::over_budget(const tenant_record& tenant,
+                                                    std::uint64_t bytes) const {
+    auto mib = [](std::uint64_t value) { return std::to_string(value >> 20) + " MiB"; };
+    if (tenant.queued_bytes + bytes > _options.tenant_budget)
+        return "the tenant budget is spent: this caller has " + mib(tenant.queued_bytes) +
+               " of arguments queued, and may have " + mib(_options.tenant_budget) +
+               " (--tenant-budget)";
+    if (_jobs.queued_bytes() + bytes > _options.broker_budget)
+        return "the broker budget is spent: " + mib(_jobs.queued_bytes()) +
+               " of arguments are queued in all, of " + mib(_options.broker_budget) +
+               " (--broker-budget)";
+    return std::nullopt;
 }
 
 bool broker_core::offered(std::string_view function) const {

@@ -148,6 +148,9 @@ private:
     /// The start of a call's wait for a worker, for the grace: its arrival, not before the
     /// broker's start (a strict broker: the broker's start).
     time_point grace_start(const job& j) const;
+    /// Why a call of `bytes` of arguments from `tenant` would go past a byte budget; nothing when
+    /// it fits both.
+    std::optional<std::string> over_budget(const tenant_record& tenant, std::uint64_t bytes) const;
     /// A configured limit refused something: logged at most once per heartbeat interval.
     void limit_hit(const std::string& what, time_point now);
     static void note_failure(function_record& function, error_code code);

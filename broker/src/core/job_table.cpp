@@ -72,6 +72,7 @@ void job_table::enqueue(job& j, queue_end end, time_point now) {
     ++j.function->queued;
     ++j.tenant->queued_jobs;
     j.tenant->queued_bytes += j.payload.size();
+    _queued_bytes += j.payload.size();
     bump(_counters.queued_jobs);
 }
 
@@ -95,6 +96,7 @@ void job_table::dequeued(job& j) {
     --j.function->queued;
     --j.tenant->queued_jobs;
     j.tenant->queued_bytes -= j.payload.size();
+    _queued_bytes -= j.payload.size();
     bump(_counters.queued_jobs, gauge_down);
 }
 

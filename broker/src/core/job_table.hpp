@@ -41,6 +41,8 @@ public:
     /// Forgets a job. It must be neither queued (see unqueue) nor held (see release).
     void erase(job& j);
     std::size_t size() const { return _jobs.size(); }
+    /// Argument bytes of every queued job.
+    std::uint64_t queued_bytes() const { return _queued_bytes; }
 
     // ---- queues
 
@@ -83,6 +85,7 @@ private:
     std::unordered_map<std::uint64_t, job> _jobs;
     string_map<std::unique_ptr<function_record>> _functions;
     std::uint64_t _next_id;
+    std::uint64_t _queued_bytes = 0;
 };
 
 } // namespace deferq::broker_detail
