@@ -200,7 +200,7 @@ std::vector<decoder_case> all_decoders() {
           .decode = [](frames_view f) { return rejection(protocol::decode_broker_heartbeat(f)); },
           .good = good_broker_heartbeat(),
           .min_frames = 6,
-          .extra_frames_allowed = false,
+          .extra_frames_allowed = true, // later versions may announce more
           .fixed_size_frames = {3, 4, 5, 6}},
         P{.name = "decode_worker_ready",
           .decode = [](frames_view f) { return rejection(protocol::decode_worker_ready(f)); },

@@ -119,6 +119,8 @@ public:
     }
 
     std::size_t remaining() const { return _next < _frames.size() ? _frames.size() - _next : 0; }
+    /// Passes over the frames left (announcements a later version may add).
+    void skip_rest() { _next = std::max(_next, _frames.size()); }
 
     /// Finishes: no frames may be left over.
     template <typename T> decoded<T> finish(T value) {
@@ -409,6 +411,7 @@ decoded<broker_heartbeat> decode_broker_heartbeat(message_frames frames) {
         out.max_message_size = in.integer<std::uint64_t>("max message size");
         if (!in.failed() && out.max_message_size == 0) in.fail("max message size must be positive");
     }
+    in.skip_rest(); // a later version may announce more (docs/protocol.md §2, HEARTBEAT)
     return in.finish(out);
 }
 

@@ -162,7 +162,7 @@ class BatchClient:
             code = frames[4][0]
             self.answer(correlation, ("error", ERROR_NAMES.get(code, str(code)), frames[5].decode(errors="replace"),
                                       frames[6].decode(errors="replace"), frames[7].decode(errors="replace")))
-        elif command == HEARTBEAT and len(frames) == 6:
+        elif command == HEARTBEAT and len(frames) >= 6:  # 7 since 1.1: + max message size
             instance = struct.unpack(">Q", frames[3])[0]
             self.interval = struct.unpack(">I", frames[4])[0] / 1000.0
             self.liveness = struct.unpack(">I", frames[5])[0]
