@@ -71,8 +71,7 @@ TEST_CASE("callers take turns: one job each per round", "[job_queue]") {
     CHECK(q.drain() == std::vector<std::uint64_t>{1, 5, 6, 2, 7, 3, 4});
 }
 
-TEST_CASE("a caller who comes late waits for no backlog of the others",
-          "[job_queue]") {
+TEST_CASE("a caller who comes late waits for no backlog of the others", "[job_queue]") {
     queue_fixture q;
     for (int i = 0; i < 400; ++i)
         q.push("a");
