@@ -124,6 +124,9 @@ TEST_CASE("the broker raises its open-file limit, and says when it must refuse p
         CHECK(deferq::test::eventually([&] { return clients.answered() == peers; }, 30s));
         CHECK(c.counter("connections_refused") == 0);
     }
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    // Not under sanitizers: at the limit libzmq retries the failing accept at once, and in a
+    // sanitized broker that spin starves its I/O thread for longer than this test waits.
     SECTION("at the hard limit, refused peers are counted and logged, and the broker serves again "
             "once they leave") {
         cluster c("files-refused");
@@ -145,6 +148,7 @@ TEST_CASE("the broker raises its open-file limit, and says when it must refuse p
         CHECK(c.cli({"call", "add", "1", "2"}, 30s).output == "3\n");
         CHECK(c.counter("connections_refused") > 0);
     }
+#endif
 }
 
 TEST_CASE("arguments over the broker's message size limit fail with too_large before sending",
