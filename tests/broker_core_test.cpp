@@ -257,7 +257,7 @@ TEST_CASE("a strict broker refuses a function no worker offers at once", "[broke
     auto options = core_options();
     options.strict = true;
     core_harness h(options);
-    h.advance(5000ms); // past the window after the start (next test)
+    h.advance(6000ms); // past the registration window after the start (below)
     h.call("c", 1, "nobody");
     auto errors = h.out.of(kind::error, "c");
     REQUIRE(errors.size() == 1);
@@ -272,6 +272,7 @@ TEST_CASE("a call to a function no worker offers fails with no_such_function aft
     // "A call to a function that no worker offers, nor offered within function_memory, SHALL fail
     // with no_such_function once it has waited unknown_function_grace for a worker."
     core_harness h;
+    h.now += 6000ms; // past the registration window after the broker's start (below)
     h.call("c", 1, "typo");
     for (int i = 0; i < 19; ++i) { // 4.75 s in ticks of 250 ms
         h.advance(250ms);
@@ -323,8 +324,10 @@ TEST_CASE("a function whose workers left lately is waited for until the call's t
     CHECK(h.given("w2").size() == 1);
 }
 
-TEST_CASE("a strict broker waits out the grace after its start before refusing", "[broker_core]") {
-    // "strict: no_such_function at once, once the broker has been up for unknown_function_grace."
+TEST_CASE("a strict broker waits out the registration window after its start before refusing",
+          "[broker_core]") {
+    // "strict: no_such_function at once, once the broker has been up for the registration
+    // window: --unknown-function-grace, and at least twice interval × liveness."
     auto options = core_options();
     options.strict = true;
     core_harness h(options);
@@ -334,7 +337,7 @@ TEST_CASE("a strict broker waits out the grace after its start before refusing",
     h.worker("w", 1, 0, {"add"});
     CHECK(h.given("w").size() == 1);
     h.call("c", 2, "sub");
-    h.advance(5000ms);
+    h.advance(5950ms); // the window: twice interval × liveness (6 s), at least the grace (5 s)
     h.client("c");
     h.core.tick(h.now); // the window is over: the waiting call fails...
     auto errors = h.out.of(kind::error, "c");

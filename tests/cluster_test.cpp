@@ -183,7 +183,8 @@ TEST_CASE("typed failures: unknown function, wrong arguments, a throwing handler
 
 TEST_CASE("a strict broker fails a call to a function nobody offers at once", "[cluster][errors]") {
     cluster c("strict");
-    c.start_broker({"--strict", "--unknown-function-grace", "0"}); // no window after the start
+    // A short registration window after the start: 2 × 100 ms × 3.
+    c.start_broker({"--strict", "--unknown-function-grace", "0", "--heartbeat-interval", "100"});
     c.add_worker("w1");
     deferq::Client client({.broker = c.client_endpoint()});
     try {

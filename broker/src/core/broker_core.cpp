@@ -68,8 +68,7 @@ void broker_core::on_request(client_record& client, const call_request& request,
     }
     // A strict broker refuses at once, but not while workers may still be re-registering after
     // its start: until then a call waits like any other (and fail_unoffered ends it).
-    if (_options.strict && !offered(request.function) &&
-        now - _started >= _options.unknown_function_grace)
+    if (_options.strict && !offered(request.function) && now >= _started + registration_window())
         return send_error(client, request.correlation_id, request.function,
                           error_code::no_such_function,
                           "no worker offers '" + std::string(request.function) + "'");
@@ -317,12 +316,11 @@ void broker_core::fail_unoffered(time_point now) {
     for (auto& [name, function] : _jobs.functions()) {
         if (function->queued == 0 || remembered(*function, now)) continue;
         _jobs.take_expired(
-            *function,
-            [&](const job& j) { return now - grace_start(j) >= _options.unknown_function_grace; },
+            *function, [&](const job& j) { return now >= gives_up_at(j); },
             [&](job& j) { expired.push_back(&j); });
     }
     for (auto* j : expired) {
-        auto waited = std::chrono::duration<double>(now - grace_start(*j)).count();
+        auto waited = std::chrono::duration<double>(now - j->since).count();
         fail_job(*j, error_code::no_such_function,
                  fmt::format("no worker offers '{}' (waited {:.1f} s for one: is the name right, "
                              "and is a worker that offers it running?)",
@@ -330,8 +328,17 @@ void broker_core::fail_unoffered(time_point now) {
     }
 }
 
-time_point broker_core::grace_start(const job& j) const {
-    return _options.strict ? _started : std::max(j.since, _started);
+time_point broker_core::gives_up_at(const job& j) const {
+    auto window_end = _started + registration_window();
+    return _options.strict ? window_end
+                           : std::max(j.since + _options.unknown_function_grace, window_end);
+}
+
+clock_type::duration broker_core::registration_window() const {
+    // A worker that did not hear this broker start (it was killed, not stopped) finds out when
+    // the old one has been silent for interval × liveness, then registers: twice that covers it.
+    return std::max<clock_type::duration>(_options.unknown_function_grace,
+                                          2 * _options.heartbeat_interval * _options.liveness);
 }
 
 bool broker_core::remembered(const function_record& function, time_point now) const {

@@ -145,9 +145,12 @@ private:
     /// Fails the queued calls of functions no worker offers (nor offered lately) once they have
     /// waited unknown_function_grace for one (docs/protocol.md §5).
     void fail_unoffered(time_point now);
-    /// The start of a call's wait for a worker, for the grace: its arrival, not before the
-    /// broker's start (a strict broker: the broker's start).
-    time_point grace_start(const job& j) const;
+    /// When a call to a function no worker offers fails: after the grace from its arrival, and
+    /// not before the registration window after the broker's start has passed (strict: then).
+    time_point gives_up_at(const job& j) const;
+    /// How long after its start the broker waits for workers to register before it says that no
+    /// worker offers a function: the grace, and at least twice a heartbeat expiry.
+    clock_type::duration registration_window() const;
     /// Why a call of `bytes` of arguments from `tenant` would go past a byte budget; nothing when
     /// it fits both.
     std::optional<std::string> over_budget(const tenant_record& tenant, std::uint64_t bytes) const;
