@@ -391,3 +391,53 @@ TEST_CASE("byte budgets: past a tenant's or the broker's, a call fails at once, 
     CHECK(h.out.of(kind::error, "b").size() == 1);
     CHECK(h.counters.overloaded == 2);
 }
+
+TEST_CASE("replies waiting: a tenant's jobs wait while its clients have half its budget to read, "
+          "and go again below a quarter",
+          "[broker_core][budgets]") {
+    auto options = core_options();
+    options.tenant_budget = 1000;
+    core_harness h(options);
+    auto& slow = h.client("slow");
+    h.call("slow", 1);
+    h.call("slow", 2);
+    h.call("fast", 1);
+    h.out.hold(slow, 500); // its connection had no room for 500 bytes
+    h.core.review_replies(slow, h.now);
+    CHECK(slow.tenant->paused);
+    h.worker("w", 4, 0);
+    REQUIRE(h.given("w").size() == 1); // only fast's job (the third)
+    auto third = h.given("w")[0];
+    // New calls count what waits to be read against the budget.
+    h.call("slow", 3, "f", 0, 0, std::string(600, 'x'));
+    auto errors = h.out.of(kind::error, "slow");
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0].text, Catch::Contains("not read yet"));
+    h.out.hold(slow, 300); // it reads, but not enough yet
+    h.core.review_replies(slow, h.now);
+    CHECK(h.given("w").size() == 1);
+    h.out.hold(slow, 100);
+    h.core.review_replies(slow, h.now);
+    CHECK_FALSE(slow.tenant->paused);
+    CHECK(h.given("w") == std::vector<std::uint64_t>{third, third - 2, third - 1});
+}
+
+TEST_CASE("replies waiting: a client with more than the tenant budget to read is told DISCONNECT "
+          "and forgotten",
+          "[broker_core][budgets]") {
+    auto options = core_options();
+    options.tenant_budget = 1000;
+    core_harness h(options);
+    auto& slow = h.client("slow");
+    h.worker("w", 1, 0);
+    h.call("slow", 1);
+    h.call("slow", 2); // queued
+    h.out.hold(slow, 1001);
+    h.core.review_replies(slow, h.now);
+    CHECK(h.counters.clients_cut_off == 1);
+    CHECK(h.out.of(kind::disconnect, "slow").size() == 1);
+    CHECK(h.core.find_client("slow") == nullptr);
+    CHECK(h.out.held_bytes() == 0);
+    CHECK(h.out.of(kind::cancel, "w").size() == 1); // its running job is cancelled
+    CHECK(h.counters.queued_jobs == 0);
+}

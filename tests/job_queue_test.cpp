@@ -167,3 +167,36 @@ TEST_CASE("random pushes, pops and removals keep every job exactly once", "[job_
     CHECK(pushed == popped + removed + q.queue.size());
     CHECK(q.drain().size() == queued.size());
 }
+
+TEST_CASE("a paused tenant's line is passed over and keeps its place", "[job_queue]") {
+    // "A client that reads nothing cannot grow the broker further": its tenant's jobs wait.
+    queue_fixture q;
+    q.push("a"); // 1
+    q.push("a"); // 2
+    q.push("b"); // 3
+    q.push("b"); // 4
+    q.tenants["a"].paused = true;
+    REQUIRE(q.queue.front() != nullptr);
+    CHECK(q.queue.front()->id == 3);
+    q.queue.pop_front();
+    CHECK(q.queue.front()->id == 4);
+    q.queue.pop_front();
+    CHECK(q.queue.front() == nullptr); // only a's jobs are left, and they wait
+    CHECK(q.queue.size() == 2);
+    q.tenants["a"].paused = false;
+    CHECK(q.drain() == std::vector<std::uint64_t>{1, 2});
+}
+
+TEST_CASE("a paused tenant at the head of a higher priority lets lower ones go", "[job_queue]") {
+    queue_fixture q;
+    q.push("a", 5); // 1
+    q.push("b", 0); // 2
+    q.push("c", 5); // 3
+    q.tenants["a"].paused = true;
+    q.tenants["c"].paused = true;
+    CHECK(q.drain() == std::vector<std::uint64_t>{2});
+    q.tenants["c"].paused = false;
+    CHECK(q.drain() == std::vector<std::uint64_t>{3});
+    q.tenants["a"].paused = false;
+    CHECK(q.drain() == std::vector<std::uint64_t>{1});
+}

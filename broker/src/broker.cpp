@@ -25,6 +25,11 @@ constexpr int max_zap_requests_per_turn = 64;
 constexpr int socket_linger_ms = 200;
 /// The tick (heartbeats, expiry) runs this many times per heartbeat interval.
 constexpr int ticks_per_interval = 4;
+/// Messages ZeroMQ queues for one client before the broker holds them itself (and counts their
+/// bytes against the budgets): a client that reads keeps this queue near empty.
+constexpr int client_send_hwm = 64;
+/// How soon the loop tries again to send what it holds for slow clients.
+constexpr std::chrono::milliseconds held_retry{10};
 
 bool is_loopback(const std::string& endpoint) {
     return endpoint.starts_with("tcp://127.") || endpoint.starts_with("tcp://[::1]") ||
@@ -53,9 +58,12 @@ broker_shell::broker_shell(zmq::context_t& context, broker_options options)
     for (auto* socket : {&_clients_socket, &_workers_socket}) {
         socket->set(zmq::sockopt::router_mandatory, 1);
         socket->set(zmq::sockopt::maxmsgsize, _options.max_message_size);
-        socket->set(zmq::sockopt::sndhwm, 0); // bounded by credits and pending-call limits
         socket->set(zmq::sockopt::linger, socket_linger_ms);
     }
+    // To workers: bounded by credits. To clients: past a few messages the broker holds what a
+    // slow reader has not taken, where the budgets count it (docs/protocol.md §5).
+    _workers_socket.set(zmq::sockopt::sndhwm, 0);
+    _clients_socket.set(zmq::sockopt::sndhwm, client_send_hwm);
     _clients_socket.set(zmq::sockopt::router_handover, 1);
     if (_options.curve_keys) {
         // The ZAP handler runs in this broker's loop; the domain tells the endpoints apart.
@@ -113,6 +121,7 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
     auto now = clock_type::now();
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(_next_tick - now);
     wait = std::clamp(wait, std::chrono::milliseconds{0}, max_wait);
+    if (_out.holding()) wait = std::min(wait, held_retry);
     if (auto deadline = _core.next_deadline()) {
         auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
         wait = std::clamp(until + std::chrono::milliseconds{1}, std::chrono::milliseconds{0}, wait);
@@ -157,15 +166,20 @@ void broker_shell::guarded(void (broker_shell::*handler)(time_point), time_point
 }
 
 void broker_shell::flush_all(time_point now) {
+    _out.send_held();
     while (true) {
         _out.flush();
         auto unreachable = _out.take_unreachable();
-        if (unreachable.empty()) return;
+        auto held_changes = _out.take_held_changes();
+        if (unreachable.empty() && held_changes.empty()) return;
         for (auto* worker : unreachable) {
             auto jobs = std::move(worker->output.undelivered);
             worker->output.undelivered.clear();
             _core.take_back(*worker, jobs, now);
         }
+        // Each client is listed once, and reviewing one forgets no other.
+        for (auto* client : held_changes)
+            _core.review_replies(*client, now);
     }
 }
 

@@ -106,17 +106,21 @@ std::string pack_status(const broker_status& status) {
     pack_key(out, "tenants");
     out.pack_array(static_cast<std::uint32_t>(status.tenants.size()));
     for (const auto& tenant : status.tenants) {
-        out.pack_map(4);
+        out.pack_map(6);
         pack_field(out, "id", tenant.id);
         pack_field(out, "queued", tenant.queued);
         pack_field(out, "queued_bytes", tenant.queued_bytes);
         pack_field(out, "running", tenant.running);
+        pack_field(out, "reply_bytes", tenant.reply_bytes);
+        pack_key(out, "paused");
+        out.pack(tenant.paused);
     }
     pack_key(out, "budgets");
-    out.pack_map(3);
+    out.pack_map(4);
     pack_field(out, "tenant_budget", status.budgets.tenant_budget);
     pack_field(out, "broker_budget", status.budgets.broker_budget);
     pack_field(out, "queued_bytes", status.budgets.queued_bytes);
+    pack_field(out, "held_bytes", status.budgets.held_bytes);
     return std::string(buffer.data(), buffer.size());
 }
 
@@ -208,6 +212,19 @@ std::string to_prometheus(const broker_status& status) {
     out.family("deferq_tenant_running", "gauge", "Jobs of the tenant on workers.");
     for (const auto& t : status.tenants)
         out.sample("deferq_tenant_running", {{"tenant", t.id}}, t.running);
+    out.family("deferq_held_bytes", "gauge",
+               "Answers the broker holds for clients that read slowly, bytes (counted against the "
+               "budgets).");
+    out.sample("deferq_held_bytes", {}, status.budgets.held_bytes);
+    out.family("deferq_tenant_reply_bytes", "gauge",
+               "Answers the tenant's clients have not read yet, held by the broker (its budget's "
+               "use).");
+    for (const auto& t : status.tenants)
+        out.sample("deferq_tenant_reply_bytes", {{"tenant", t.id}}, t.reply_bytes);
+    out.family("deferq_tenant_paused", "gauge",
+               "1 while the tenant's queued jobs wait for its clients to read their answers.");
+    for (const auto& t : status.tenants)
+        out.sample("deferq_tenant_paused", {{"tenant", t.id}}, t.paused ? 1 : 0);
 
     out.family("deferq_worker_slots", "gauge", "Jobs the worker runs at once.");
     for (const auto& w : status.workers)

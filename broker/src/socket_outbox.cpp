@@ -1,6 +1,7 @@
 #include "socket_outbox.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <type_traits>
 #include <utility>
 
@@ -8,6 +9,19 @@ namespace deferq::broker_detail {
 namespace {
 
 using protocol::max_batched_payload;
+using protocol::send_outcome;
+
+/// How long a DISCONNECT that found no room is tried again (a stalled client that wakes up
+/// within it still learns that its calls were dropped), and how many are kept at most.
+constexpr std::chrono::minutes parting_retry{10};
+constexpr std::size_t max_partings = 10'000;
+
+std::uint64_t size_of(const frame_list& frames) {
+    std::uint64_t bytes = 0;
+    for (const auto& frame : frames)
+        bytes += frame.size();
+    return bytes;
+}
 
 std::string_view protocol_of(side to) {
     return to == side::client ? protocol::client_protocol : protocol::worker_protocol;
@@ -98,6 +112,7 @@ void socket_outbox::error(client_record& client, std::uint64_t correlation_id,
 void socket_outbox::progress(client_record& client, std::uint64_t correlation_id,
                              const protocol::progress_update& update) {
     if (!client.dialect->traits().progress) return;
+    if (!client.held.messages.empty()) return; // a slow reader is sent what matters: results
     flush(client);
     client.dialect->progress(_frames, client.routing_id, correlation_id, update);
     send(client);
@@ -111,12 +126,97 @@ void socket_outbox::heartbeat(client_record& client) {
 
 void socket_outbox::disconnect(client_record& client) {
     flush(client);
-    disconnect(side::client, client.routing_id, *client.dialect);
+    // The broker forgets the client: what it holds is moot (the client resends its calls when
+    // it reads the DISCONNECT), and DISCONNECT goes first. A DISCONNECT that finds no room is
+    // tried again: a stalled client must learn it when it wakes (docs/protocol.md §2).
+    drop_held(client);
+    if (!client.dialect->disconnect(_frames, client.routing_id, side::client)) return;
+    if (protocol::try_send_frames(_clients, _frames) != send_outcome::would_block) return;
+    if (_partings.size() == max_partings) {
+        bump(_counters.undeliverable);
+        _partings.pop_front();
+    }
+    _partings.push_back({std::move(_frames), _now + parting_retry});
+    _frames.clear();
 }
 
 void socket_outbox::discard(client_record& client) {
     if (client.output.dirty) std::erase(_dirty_clients, &client);
     client.output = {};
+    drop_held(client);
+    if (client.held.listed) std::erase(_held_changes, &client);
+    client.held.listed = false;
+}
+
+void socket_outbox::hold(client_record& client) {
+    auto bytes = size_of(_frames);
+    auto& held = client.held;
+    if (held.messages.empty()) _holding.push_back(&client);
+    held.messages.push_back(std::move(_frames));
+    _frames.clear();
+    held.bytes += bytes;
+    if (client.tenant) client.tenant->reply_bytes += bytes;
+    _held_bytes += bytes;
+    bump(_counters.replies_held);
+    held_changed(client);
+}
+
+void socket_outbox::drop_held(client_record& client) {
+    auto& held = client.held;
+    if (held.messages.empty()) return;
+    _counters.replies_dropped += held.messages.size();
+    if (client.tenant) client.tenant->reply_bytes -= held.bytes;
+    _held_bytes -= held.bytes;
+    held.messages.clear();
+    held.bytes = 0;
+    std::erase(_holding, &client);
+    held_changed(client);
+}
+
+void socket_outbox::held_changed(client_record& client) {
+    if (std::exchange(client.held.listed, true)) return;
+    _held_changes.push_back(&client);
+}
+
+void socket_outbox::send_held() {
+    for (std::size_t i = 0; i < _holding.size();) {
+        auto& client = *_holding[i];
+        auto& held = client.held;
+        auto outcome = send_outcome::sent;
+        while (!held.messages.empty()) {
+            auto& message = held.messages.front();
+            auto bytes = size_of(message);
+            outcome = protocol::try_send_frames(_clients, message);
+            if (outcome != send_outcome::sent) break;
+            held.messages.pop_front();
+            held.bytes -= bytes;
+            if (client.tenant) client.tenant->reply_bytes -= bytes;
+            _held_bytes -= bytes;
+            client.last_sent = _now;
+            held_changed(client);
+        }
+        if (outcome == send_outcome::gone) {
+            bump(_counters.undeliverable);
+            drop_held(client); // takes it off _holding
+            continue;
+        }
+        if (held.messages.empty()) {
+            _holding[i] = _holding.back();
+            _holding.pop_back();
+            continue;
+        }
+        ++i;
+    }
+    std::erase_if(_partings, [&](parting& part) {
+        if (_now >= part.until) return true;
+        return protocol::try_send_frames(_clients, part.frames) != send_outcome::would_block;
+    });
+}
+
+std::vector<client_record*> socket_outbox::take_held_changes() {
+    for (auto* client : _held_changes)
+        client->held.listed = false;
+    return std::exchange(_held_changes, {});
 }
 
 // ---- either side ------------------------------------------------------------------------------
@@ -170,10 +270,10 @@ void socket_outbox::flush(client_record& client) {
     if (!client.output.dirty) return;
     client.output.dirty = false;
     std::erase(_dirty_clients, &client);
-    if (!protocol::send_batch(_clients, _frames, client.routing_id, protocol_of(side::client),
-                              client.output.batch))
-        bump(_counters.undeliverable);
-    client.last_sent = _now;
+    protocol::begin_message(_frames, client.routing_id, protocol_of(side::client),
+                            protocol::command::batch);
+    _frames.push_back(client.output.batch.take());
+    send(client);
 }
 
 bool socket_outbox::send(worker_record& worker) {
@@ -185,7 +285,17 @@ bool socket_outbox::send(worker_record& worker) {
 
 void socket_outbox::send(client_record& client) {
     client.last_sent = _now;
-    if (!protocol::send_frames(_clients, _frames)) bump(_counters.undeliverable);
+    // Behind what is held already, so that messages to one client keep their order.
+    if (!client.held.messages.empty()) return hold(client);
+    switch (protocol::try_send_frames(_clients, _frames)) {
+    case send_outcome::sent:
+        return;
+    case send_outcome::would_block:
+        return hold(client);
+    case send_outcome::gone:
+        bump(_counters.undeliverable);
+        return;
+    }
 }
 
 void socket_outbox::unreachable(worker_record& worker) {

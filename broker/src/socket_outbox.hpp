@@ -3,7 +3,9 @@
 /// What one turn of the loop sends a peer goes into that peer's batch and leaves as one BATCH at
 /// the end of the turn (docs/protocol.md §3a); a message that travels alone (a big payload, a
 /// heartbeat, a dialect without batches) first sends the peer's batch, so that messages to one
-/// peer keep their order. Owned by the broker loop.
+/// peer keep their order. A client whose connection has no room (it reads slowly: ZeroMQ's queue
+/// for it is at its high-water mark) gets its messages held, in order, and sent as room comes;
+/// the core limits what is held (docs/protocol.md §5, Replies waiting). Owned by the broker loop.
 
 #include "core/outbox.hpp"
 #include "core/records.hpp"
@@ -13,6 +15,7 @@
 
 #include <zmq.hpp>
 
+#include <deque>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +45,7 @@ public:
     void disconnect(client_record& client) override;
     [[nodiscard]] std::vector<std::uint64_t> discard(worker_record& worker) override;
     void discard(client_record& client) override;
+    [[nodiscard]] std::uint64_t held_bytes() const override { return _held_bytes; }
 
     /// DISCONNECT to a peer the broker has no record of (an unregistered worker, a peer that is
     /// disconnected for bad messages, every peer at shutdown), in `dialect`.
@@ -52,6 +56,14 @@ public:
     void flush();
     /// Workers with undelivered jobs since the last call (each at most once).
     [[nodiscard]] std::vector<worker_record*> take_unreachable();
+    /// Sends what is held for slow clients, as far as their connections take it, and the
+    /// DISCONNECTs that found no room.
+    void send_held();
+    /// Whether some client has messages held (the loop then comes back soon to send them).
+    [[nodiscard]] bool holding() const { return !_holding.empty() || !_partings.empty(); }
+    /// Clients whose held bytes changed since the last call (each at most once), for the core's
+    /// review (broker_core::review_replies).
+    [[nodiscard]] std::vector<client_record*> take_held_changes();
 
 private:
     zmq::socket_t& socket(side to) { return to == side::client ? _clients : _workers; }
@@ -63,6 +75,17 @@ private:
     bool send(worker_record& worker);
     void send(client_record& client);
     void unreachable(worker_record& worker);
+    /// Keeps `_frames` (a whole message) for `client`, behind what it holds already.
+    void hold(client_record& client);
+    /// Drops what `client` holds (counted as replies_dropped).
+    void drop_held(client_record& client);
+    void held_changed(client_record& client);
+
+    /// A DISCONNECT that found no room: sent when it can, or dropped after parting_retry.
+    struct parting {
+        frame_list frames;
+        time_point until;
+    };
 
     zmq::socket_t& _clients;
     zmq::socket_t& _workers;
@@ -73,6 +96,10 @@ private:
     std::vector<worker_record*> _dirty_workers;
     std::vector<client_record*> _dirty_clients;
     std::vector<worker_record*> _unreachable;
+    std::vector<client_record*> _holding;      ///< clients with messages held
+    std::vector<client_record*> _held_changes; ///< for take_held_changes()
+    std::deque<parting> _partings;
+    std::uint64_t _held_bytes = 0;
 };
 
 } // namespace deferq::broker_detail

@@ -11,13 +11,6 @@ namespace {
 
 constexpr std::chrono::seconds rate_sample_interval{1};
 
-/// A tenant's key as people read it: "key <z85>" or "client <routing id hex>".
-std::string tenant_name(std::string_view key) {
-    if (key.starts_with("key:")) return "key " + std::string(key.substr(4));
-    if (key.starts_with("client:")) return "client " + printable(key.substr(7));
-    return escaped(key);
-}
-
 } // namespace
 
 status_builder::status_builder(broker_core& core, const broker_counters& counters,
@@ -90,8 +83,8 @@ broker_status status_builder::build(time_point now) {
     if (status.clients.size() > broker_status::max_listed_clients)
         status.clients.resize(broker_status::max_listed_clients);
     for (auto& [key, tenant] : _core.tenants().all())
-        status.tenants.push_back(
-            {tenant_name(key), tenant->queued_jobs, tenant->queued_bytes, running[tenant.get()]});
+        status.tenants.push_back({tenant_name(key), tenant->queued_jobs, tenant->queued_bytes,
+                                  running[tenant.get()], tenant->reply_bytes, tenant->paused});
     std::sort(status.tenants.begin(), status.tenants.end(), [](const auto& a, const auto& b) {
         return std::tie(b.queued_bytes, b.running, a.id) <
                std::tie(a.queued_bytes, a.running, b.id);
@@ -99,7 +92,7 @@ broker_status status_builder::build(time_point now) {
     if (status.tenants.size() > broker_status::max_listed_tenants)
         status.tenants.resize(broker_status::max_listed_tenants);
     status.budgets = {_core.options().tenant_budget, _core.options().broker_budget,
-                      jobs.queued_bytes()};
+                      jobs.queued_bytes(), _core.held_bytes()};
     return status;
 }
 

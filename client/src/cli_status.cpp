@@ -111,14 +111,16 @@ std::string render_tables(const json& status) {
 
     const json budgets = status.value("budgets", json::object());
     out +=
-        fmt::format("\n{:<50} {:>7} {:>12} {:>8}   budget {} MiB each, {} MiB in all ({} MiB "
-                    "queued)\n",
-                    "TENANT", "QUEUED", "BYTES", "RUNNING", number(budgets, "tenant_budget") >> 20,
-                    number(budgets, "broker_budget") >> 20, number(budgets, "queued_bytes") >> 20);
+        fmt::format("\n{:<50} {:>7} {:>12} {:>8} {:>12}   budget {} MiB each, {} MiB in all ({} "
+                    "MiB queued, {} MiB unread)\n",
+                    "TENANT", "QUEUED", "BYTES", "RUNNING", "UNREAD",
+                    number(budgets, "tenant_budget") >> 20, number(budgets, "broker_budget") >> 20,
+                    number(budgets, "queued_bytes") >> 20, number(budgets, "held_bytes") >> 20);
     for (const auto& tenant : status.value("tenants", json::array()))
-        out +=
-            fmt::format("{:<50} {:>7} {:>12} {:>8}\n", text(tenant, "id"), number(tenant, "queued"),
-                        number(tenant, "queued_bytes"), number(tenant, "running"));
+        out += fmt::format("{:<50} {:>7} {:>12} {:>8} {:>12}{}\n", text(tenant, "id"),
+                           number(tenant, "queued"), number(tenant, "queued_bytes"),
+                           number(tenant, "running"), number(tenant, "reply_bytes"),
+                           tenant.value("paused", false) ? "  (paused: reads too slowly)" : "");
     return out;
 }
 

@@ -581,23 +581,24 @@ batch_record batch_reader::record(std::size_t index) const {
     return {entry.cmd, std::span<const std::string_view>(_views).subspan(entry.first, entry.count)};
 }
 
-bool send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames, zmq::send_flags flags) {
+send_outcome try_send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames,
+                             zmq::send_flags flags) {
     for (std::size_t i = 0; i < frames.size(); ++i) {
         auto more = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
         while (true) {
             try {
                 handing_over(frames[i]);
                 if (!socket.send(frames[i], flags | more))
-                    return false; // EAGAIN (only on the first frame)
+                    return send_outcome::would_block; // EAGAIN (only on the first frame)
                 break;
             } catch (const zmq::error_t& e) {
                 if (e.num() == EINTR) continue; // a signal came; the frame was not taken: again
-                if (e.num() == EHOSTUNREACH) return false; // ROUTER_MANDATORY: peer gone
+                if (e.num() == EHOSTUNREACH) return send_outcome::gone; // ROUTER_MANDATORY
                 throw;
             }
         }
     }
-    return true;
+    return send_outcome::sent;
 }
 
 void begin_message(std::vector<zmq::message_t>& out, std::string_view routing_id,

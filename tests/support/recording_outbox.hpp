@@ -77,7 +77,17 @@ public:
         _given.erase(worker.routing_id);
         return {};
     }
-    void discard(broker_detail::client_record&) override {}
+    void discard(broker_detail::client_record& client) override { hold(client, 0); }
+    std::uint64_t held_bytes() const override { return _held; }
+
+    /// As the socket outbox does when a client's connection has no room: `bytes` are now held
+    /// for `client` (0: it took them all).
+    void hold(broker_detail::client_record& client, std::uint64_t bytes) {
+        _held = _held - client.held.bytes + bytes;
+        if (client.tenant)
+            client.tenant->reply_bytes = client.tenant->reply_bytes - client.held.bytes + bytes;
+        client.held.bytes = bytes;
+    }
 
     /// Everything recorded, oldest first.
     const std::vector<sent_message>& sent() const { return _sent; }
@@ -110,6 +120,7 @@ private:
     const broker_detail::time_point* _clock;
     std::vector<sent_message> _sent;
     std::unordered_map<std::string, std::vector<std::uint64_t>> _given;
+    std::uint64_t _held = 0;
 };
 
 } // namespace deferq::test

@@ -32,6 +32,9 @@ struct broker_counters {
     std::atomic<std::uint64_t> peers_disconnected{0};  ///< for too many bad messages
     std::atomic<std::uint64_t> ignored_messages{0};    ///< from a peer while it is disconnected
     std::atomic<std::uint64_t> connections_refused{0}; ///< not accepted (open-file limit)
+    std::atomic<std::uint64_t> replies_held{0};        ///< messages held for slow clients
+    std::atomic<std::uint64_t> replies_dropped{0};     ///< held messages dropped: their client went
+    std::atomic<std::uint64_t> clients_cut_off{0};     ///< forgotten for reading nothing
     std::atomic<std::uint64_t> queued_jobs{0};         ///< gauge
     std::atomic<std::uint64_t> running_jobs{0};        ///< gauge
     std::atomic<std::uint64_t> live_workers{0};        ///< gauge
@@ -68,6 +71,9 @@ inline constexpr counter_info counter_table[] = {
     {"peers_disconnected", metric_kind::counter, "Peers disconnected for sending too many bad messages.", &broker_counters::peers_disconnected},
     {"ignored_messages", metric_kind::counter, "Messages from disconnected peers dropped unread during their ban.", &broker_counters::ignored_messages},
     {"connections_refused", metric_kind::counter, "Connection attempts the broker could not accept (above all: its open-file limit reached).", &broker_counters::connections_refused},
+    {"replies_held", metric_kind::counter, "Messages to clients held by the broker because the client's connection had no room (it reads slowly).", &broker_counters::replies_held},
+    {"replies_dropped", metric_kind::counter, "Held messages dropped because their client went away or was cut off.", &broker_counters::replies_dropped},
+    {"clients_cut_off", metric_kind::counter, "Clients forgotten because more than the tenant budget waited for them to read.", &broker_counters::clients_cut_off},
     {"queued_jobs", metric_kind::gauge, "Jobs waiting in queues.", &broker_counters::queued_jobs},
     {"running_jobs", metric_kind::gauge, "Jobs dispatched to workers and not answered yet.", &broker_counters::running_jobs},
     {"live_workers", metric_kind::gauge, "Workers registered now.", &broker_counters::live_workers},

@@ -60,6 +60,8 @@ struct tenant_status {
     std::uint64_t queued = 0;
     std::uint64_t queued_bytes = 0; ///< argument bytes of its queued jobs (its budget's use)
     std::uint64_t running = 0;
+    std::uint64_t reply_bytes = 0; ///< answers its clients have not read yet, held by the broker
+    bool paused = false;           ///< its jobs wait until its clients read
 };
 
 /// The byte budgets (docs/operations.md, Sharing) and their use.
@@ -67,6 +69,7 @@ struct budget_status {
     std::uint64_t tenant_budget = 0;
     std::uint64_t broker_budget = 0;
     std::uint64_t queued_bytes = 0; ///< all tenants' queued argument bytes
+    std::uint64_t held_bytes = 0;   ///< answers held for clients that read slowly
 };
 
 /// Calls per second over the last `window_seconds` (fewer right after start).

@@ -254,6 +254,39 @@ void broker_core::remove_worker(worker_record& worker, std::string_view why, par
         dispatch(*function, now);
 }
 
+void broker_core::review_replies(client_record& client, time_point now) {
+    if (client.held.bytes > _options.tenant_budget) {
+        // It reads nothing while its answers pile up: holding more would let one stuck client
+        // grow the broker without end. Forgotten like an expired client, it is told so (it
+        // resends its calls when it reads again).
+        bump(_counters.clients_cut_off);
+        log().warn("client {} reads no replies: {} wait for it, more than the tenant budget "
+                   "({}): forgetting it",
+                   printable(client.routing_id), byte_count(client.held.bytes),
+                   byte_count(_options.tenant_budget));
+        std::string key = client.tenant ? client.tenant->key : std::string();
+        _out.disconnect(client);
+        forget_client(client, "cut off (reads no replies)", parting::lost);
+        if (auto* tenant = _tenants.find(key)) review_tenant(*tenant, now);
+        return;
+    }
+    if (client.tenant) review_tenant(*client.tenant, now);
+}
+
+void broker_core::review_tenant(tenant_record& tenant, time_point now) {
+    // Hysteresis: paused at half the budget, going again below a quarter.
+    if (!tenant.paused && tenant.reply_bytes >= _options.tenant_budget / 2) {
+        tenant.paused = true;
+        log().info("tenant {} has {} of answers to read: its queued jobs wait until it reads",
+                   tenant_name(tenant.key), byte_count(tenant.reply_bytes));
+    } else if (tenant.paused && tenant.reply_bytes < _options.tenant_budget / 4) {
+        tenant.paused = false;
+        log().info("tenant {} reads again: its queued jobs go on", tenant_name(tenant.key));
+        for (auto& [name, function] : _jobs.functions())
+            if (function->queued != 0) dispatch(*function, now);
+    }
+}
+
 // ---- time -------------------------------------------------------------------------------------
 
 void broker_core::expire_deadlines(time_point now) {
@@ -285,6 +318,12 @@ void broker_core::tick(time_point now) {
         }
         if (now - worker->last_sent >= _options.heartbeat_interval) _out.heartbeat(*worker);
     }
+    // A paused tenant whose slow client went away may go again (its bytes left with it).
+    std::vector<tenant_record*> paused;
+    for (auto& [key, tenant] : _tenants.all())
+        if (tenant->paused) paused.push_back(tenant.get());
+    for (auto* tenant : paused)
+        review_tenant(*tenant, now);
     std::vector<client_record*> clients;
     for (auto& [id, client] : _clients.all())
         clients.push_back(client.get());
@@ -368,15 +407,17 @@ void broker_core::take_back(worker_record& worker, std::span<const std::uint64_t
 
 std::optional<std::string> broker_core::over_budget(const tenant_record& tenant,
                                                     std::uint64_t bytes) const {
-    auto mib = [](std::uint64_t value) { return std::to_string(value >> 20) + " MiB"; };
-    if (tenant.queued_bytes + bytes > _options.tenant_budget)
-        return "the tenant budget is spent: this caller has " + mib(tenant.queued_bytes) +
-               " of arguments queued, and may have " + mib(_options.tenant_budget) +
+    auto amount = byte_count;
+    if (tenant.queued_bytes + tenant.reply_bytes + bytes > _options.tenant_budget)
+        return "the tenant budget is spent: this caller has " + amount(tenant.queued_bytes) +
+               " of arguments queued and " + amount(tenant.reply_bytes) +
+               " of answers not read yet, and may have " + amount(_options.tenant_budget) +
                " (--tenant-budget)";
-    if (_jobs.queued_bytes() + bytes > _options.broker_budget)
-        return "the broker budget is spent: " + mib(_jobs.queued_bytes()) +
-               " of arguments are queued in all, of " + mib(_options.broker_budget) +
-               " (--broker-budget)";
+    auto held = _out.held_bytes();
+    if (_jobs.queued_bytes() + held + bytes > _options.broker_budget)
+        return "the broker budget is spent: " + amount(_jobs.queued_bytes()) +
+               " of arguments are queued and " + amount(held) + " of answers wait to be read, of " +
+               amount(_options.broker_budget) + " (--broker-budget)";
     return std::nullopt;
 }
 

@@ -105,6 +105,10 @@ public:
     /// Jobs the outbox could not deliver to `worker` (gone at the socket level): they go back to
     /// the front of their queues (not an attempt) and to other workers.
     void take_back(worker_record& worker, std::span<const std::uint64_t> job_ids, time_point now);
+    /// What the outbox holds for `client` changed (it reads slowly, or caught up): its tenant's
+    /// jobs wait while its clients have much to read, and a client past the tenant budget is
+    /// forgotten (docs/protocol.md §5, Replies waiting).
+    void review_replies(client_record& client, time_point now);
 
     // ---- reads (status, mmi.*)
 
@@ -114,6 +118,8 @@ public:
     const worker_registry& workers() const { return _workers; }
     const client_registry& clients() const { return _clients; }
     const tenant_registry& tenants() const { return _tenants; }
+    /// Answers held for clients that read slowly, bytes (the outbox's count).
+    std::uint64_t held_bytes() const { return _out.held_bytes(); }
     /// Jobs whose deadline is armed (memory follows live calls: tests check it).
     std::size_t armed_deadlines() const { return _deadlines.size(); }
     /// True when some worker offers `function` now (mmi.service).
@@ -137,6 +143,8 @@ private:
     void fail_job(job& j, error_code code, std::string_view message);
     /// Forgets a job: its deadline, its record, its use of its tenant.
     void forget(job& j);
+    /// Pauses the tenant's jobs, or lets them go again, by what its clients have to read.
+    void review_tenant(tenant_record& tenant, time_point now);
     /// Forgets a client record (its calls are dealt with), and its use of its tenant.
     void drop_client(client_record& client);
     void send_error(client_record& client, std::uint64_t correlation_id, std::string_view function,

@@ -50,23 +50,25 @@ void job_queue::push(job& j, queue_end end) {
 
 job* job_queue::front() const {
     for (const auto& at : _levels)
-        if (!at.turns.empty()) return at.turns.front().head;
+        for (const auto& line : at.turns)
+            if (!line.tenant->paused) return line.head;
     return nullptr;
 }
 
 void job_queue::pop_front() {
     for (auto& at : _levels) {
-        if (at.turns.empty()) continue;
-        auto first = at.turns.begin();
-        auto& j = *first->head;
-        if (j.link.next) {
-            // Its turn is over: to the back of the round, among the tenants served already.
-            if (at.first_served == first) ++at.first_served;
-            at.turns.splice(at.turns.end(), at.turns, first);
-            if (at.first_served == at.turns.end()) at.first_served = first;
+        for (auto which = at.turns.begin(); which != at.turns.end(); ++which) {
+            if (which->tenant->paused) continue; // it keeps its place in the round
+            auto& j = *which->head;
+            if (j.link.next) {
+                // Its turn is over: to the back of the round, among the tenants served already.
+                if (at.first_served == which) ++at.first_served;
+                at.turns.splice(at.turns.end(), at.turns, which);
+                if (at.first_served == at.turns.end()) at.first_served = which;
+            }
+            unlink(j, at, which);
+            return;
         }
-        unlink(j, at, first);
-        return;
     }
 }
 

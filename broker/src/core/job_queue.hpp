@@ -45,7 +45,8 @@ public:
 
     /// Queues `j` (by its priority and tenant). It must not be queued already.
     void push(job& j, queue_end end);
-    /// The job to serve next, left in place; null when the queue is empty.
+    /// The job to serve next, left in place; null when the queue is empty. The lines of paused
+    /// tenants (their clients have too much to read) are passed over and keep their place.
     job* front() const;
     /// Takes front() out and moves its tenant to the back of the round.
     void pop_front();

@@ -33,4 +33,16 @@ std::string escaped(std::string_view text) {
     return out;
 }
 
+std::string tenant_name(std::string_view key) {
+    if (key.starts_with("key:")) return "key " + std::string(key.substr(4));
+    if (key.starts_with("client:")) return "client " + printable(key.substr(7));
+    return escaped(key);
+}
+
+std::string byte_count(std::uint64_t bytes) {
+    if (bytes < 1024 * 10) return std::to_string(bytes) + " bytes";
+    if (bytes < std::uint64_t{10} << 20) return std::to_string(bytes >> 10) + " KiB";
+    return std::to_string(bytes >> 20) + " MiB";
+}
+
 } // namespace deferq::broker_detail

@@ -49,6 +49,10 @@ public:
     /// was given and never sent (or not delivered), which were no attempt.
     [[nodiscard]] virtual std::vector<std::uint64_t> discard(worker_record& worker) = 0;
     virtual void discard(client_record& client) = 0;
+
+    /// Bytes held for clients that read slowly, all together (each client's: client.held.bytes;
+    /// each tenant's: tenant_record::reply_bytes).
+    [[nodiscard]] virtual std::uint64_t held_bytes() const = 0;
 };
 
 } // namespace deferq::broker_detail

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,15 @@ struct pending_output {
     bool dirty = false;                     ///< listed for sending at the end of the turn
 };
 
+/// Messages for a client that its connection had no room for (it reads more slowly than its
+/// replies come), in order: sent as room comes (docs/protocol.md §5, Replies waiting). Written
+/// by the shell's outbox; the core reads `bytes` only.
+struct held_messages {
+    std::deque<std::vector<zmq::message_t>> messages;
+    std::uint64_t bytes = 0;
+    bool listed = false; ///< listed for the core's review at the end of the turn
+};
+
 /// A caller the broker shares its workers between: a CURVE public key when CURVE is on (so that
 /// more connections buy no more share), else one client connection (docs/protocol.md §5).
 struct tenant_record {
@@ -58,6 +68,8 @@ struct tenant_record {
     std::size_t users = 0; ///< clients and jobs that refer to it; forgotten at 0
     std::uint64_t queued_jobs = 0;
     std::uint64_t queued_bytes = 0; ///< payload bytes of its queued jobs
+    std::uint64_t reply_bytes = 0;  ///< bytes its clients have not taken yet (held_messages)
+    bool paused = false;            ///< its jobs wait: its clients have too much to read
 };
 
 struct function_record {
@@ -132,6 +144,7 @@ struct client_record {
     time_point last_sent{};
     std::unordered_map<std::uint64_t, std::uint64_t> pending; ///< correlation id → job id
     pending_output output;
+    held_messages held;
 };
 
 } // namespace deferq::broker_detail

@@ -292,11 +292,25 @@ private:
 // ---- sending
 // --------------------------------------------------------------------------------------
 
-/// Sends frames as one multipart message. Returns false when the socket would block or the peer is
-/// unroutable (ROUTER_MANDATORY); retries when a signal interrupts (EINTR); throws zmq::error_t for
-/// other socket errors.
-[[nodiscard]] bool send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames,
-                               zmq::send_flags flags = zmq::send_flags::dontwait);
+/// What became of a message handed to a socket.
+enum class send_outcome : std::uint8_t {
+    sent,
+    would_block, ///< the peer's queue is full (its high-water mark): the frames are intact
+    gone,        ///< the peer is unroutable (ROUTER_MANDATORY): the frames are intact
+};
+
+/// Sends frames as one multipart message; retries when a signal interrupts (EINTR); throws
+/// zmq::error_t for other socket errors. ZeroMQ refuses a message at its first frame or not at
+/// all, so a message that was not sent keeps every frame and can be sent again later.
+[[nodiscard]] send_outcome try_send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames,
+                                           zmq::send_flags flags = zmq::send_flags::dontwait);
+
+/// As try_send_frames, for callers to whom a full queue and a gone peer are the same: true when
+/// sent.
+[[nodiscard]] inline bool send_frames(zmq::socket_t& socket, std::span<zmq::message_t> frames,
+                                      zmq::send_flags flags = zmq::send_flags::dontwait) {
+    return try_send_frames(socket, frames, flags) == send_outcome::sent;
+}
 
 /// Starts a message: [routing id (when not empty)] [empty] [protocol] [command].
 void begin_message(std::vector<zmq::message_t>& out, std::string_view routing_id,
