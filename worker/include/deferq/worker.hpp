@@ -6,9 +6,13 @@
 ///     worker.run(); // until stop() or SIGTERM/SIGINT, then drains
 
 #include "deferq/binding.hpp"
+#include "deferq/combinators.hpp" // Deferred, Task and the combinators: the client's very types
 #include "deferq/curve.hpp"
+#include "deferq/deferred.hpp"
 #include "deferq/endpoint.hpp"
+#include "deferq/failure.hpp"
 #include "deferq/job_context.hpp"
+#include "deferq/task.hpp"
 
 #include <zmq.hpp>
 
