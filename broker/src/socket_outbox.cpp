@@ -186,7 +186,7 @@ void socket_outbox::send_held() {
         while (!held.messages.empty()) {
             auto& message = held.messages.front();
             auto bytes = size_of(message);
-            outcome = protocol::try_send_frames(_clients, message);
+            outcome = protocol::try_send_frames(socket(client.endpoint), message);
             if (outcome != send_outcome::sent) break;
             held.messages.pop_front();
             held.bytes -= bytes;
@@ -270,7 +270,7 @@ void socket_outbox::flush(client_record& client) {
     if (!client.output.dirty) return;
     client.output.dirty = false;
     std::erase(_dirty_clients, &client);
-    protocol::begin_message(_frames, client.routing_id, protocol_of(side::client),
+    protocol::begin_message(_frames, client.routing_id, protocol_of(client.endpoint),
                             protocol::command::batch);
     _frames.push_back(client.output.batch.take());
     send(client);
@@ -287,7 +287,7 @@ void socket_outbox::send(client_record& client) {
     client.last_sent = _now;
     // Behind what is held already, so that messages to one client keep their order.
     if (!client.held.messages.empty()) return hold(client);
-    switch (protocol::try_send_frames(_clients, _frames)) {
+    switch (protocol::try_send_frames(socket(client.endpoint), _frames)) {
     case send_outcome::sent:
         return;
     case send_outcome::would_block:

@@ -40,7 +40,7 @@ broker_status status_builder::build(time_point now) {
         out.slots = worker->slots;
         out.prefetch = worker->prefetch;
         out.held = worker->held.size();
-        out.busy = std::min<std::uint64_t>(worker->held.size(), worker->slots);
+        out.busy = std::min<std::uint64_t>(worker->busy(), worker->slots);
         out.jobs_done = worker->jobs_done;
         out.failures = worker->failures;
         out.draining = worker->draining;

@@ -128,6 +128,31 @@ void broker_shell::on_worker_command(worker_record& worker, command cmd,
         if (!_core.on_decline(worker, job_id, now)) late_reply(worker, "DECLINE", job_id, now);
         return;
     }
+    case command::call: {
+        auto call = decode_worker_call(body);
+        if (auto* error = std::get_if<decode_error>(&call))
+            return malformed(side::worker, routing_id, error->reason, now);
+        const auto& decoded = std::get<worker_call>(call);
+        const auto& request = decoded.request;
+        // +1: the routing id frame. The job keeps the frame itself: no copy.
+        return _core.on_call(worker, decoded.parent_job_id,
+                             {request.correlation_id, request.function, request.options},
+                             std::move(_frames[request.payload_index + 1]), now);
+    }
+    case command::cancel: { // a call one of its jobs made
+        auto cancel = decode_correlation_only(body);
+        if (auto* error = std::get_if<decode_error>(&cancel))
+            return malformed(side::worker, routing_id, error->reason, now);
+        return _core.on_call_cancel(worker, std::get<correlation_only>(cancel).correlation_id);
+    }
+    case command::wait: {
+        auto wait = decode_job_only(body);
+        if (auto* error = std::get_if<decode_error>(&wait))
+            return malformed(side::worker, routing_id, error->reason, now);
+        auto job_id = std::get<job_only>(wait).job_id;
+        if (!_core.on_wait(worker, job_id, now)) late_reply(worker, "WAIT", job_id, now);
+        return;
+    }
     case command::drain:
     case command::heartbeat:
     case command::disconnect: {

@@ -183,6 +183,10 @@ std::string_view to_string(command cmd) noexcept {
         return "DRAIN";
     case command::batch:
         return "BATCH";
+    case command::call:
+        return "CALL";
+    case command::wait:
+        return "WAIT";
     }
     return "UNKNOWN";
 }
@@ -229,8 +233,9 @@ namespace {
 // Each decoder is written once, over any frame sequence (a whole message or a BATCH record).
 
 template <typename Frame>
-decoded<client_request> client_request_from(std::span<const Frame> frames) {
-    body_reader<Frame> in(frames, first_body_frame<Frame>);
+decoded<client_request> client_request_from(std::span<const Frame> frames,
+                                            std::size_t first = first_body_frame<Frame>) {
+    body_reader<Frame> in(frames, first);
     client_request out{};
     out.correlation_id = in.template integer<std::uint64_t>("correlation id");
     // Any name decodes: a call to a name that cannot be a function's is answered
@@ -341,6 +346,16 @@ decoded<client_request> decode_client_request(message_frames frames) {
 }
 decoded<client_request> decode_client_request(record_frames frames) {
     return client_request_from(frames);
+}
+decoded<worker_call> decode_worker_call(message_frames frames) {
+    if (frames.size() < 4) return decode_error{"missing frames"};
+    if (frames[3].size() != 8)
+        return decode_error{"parent job id must be 8 bytes, got " +
+                            std::to_string(frames[3].size())};
+    auto parent = read_int<std::uint64_t>(static_cast<const unsigned char*>(frames[3].data()));
+    auto request = client_request_from(frames, 4);
+    if (auto* error = std::get_if<decode_error>(&request)) return *error;
+    return worker_call{parent, std::get<client_request>(request)};
 }
 decoded<correlation_only> decode_correlation_only(message_frames frames) {
     return correlation_only_from(frames);

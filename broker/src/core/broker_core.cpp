@@ -47,6 +47,12 @@ client_record& broker_core::touch_client(std::string_view routing_id, const peer
 void broker_core::on_request(client_record& client, const call_request& request,
                              zmq::message_t payload, time_point now) {
     bump(_counters.requests);
+    accept_call(client, *client.tenant, request, std::move(payload), now, nullptr);
+}
+
+void broker_core::accept_call(client_record& client, tenant_record& tenant,
+                              const call_request& request, zmq::message_t payload, time_point now,
+                              const job* parent) {
     if (client_registry::pending_job(client, request.correlation_id)) {
         bump(_counters.duplicate_requests);
         return;
@@ -72,7 +78,7 @@ void broker_core::on_request(client_record& client, const call_request& request,
         return send_error(client, request.correlation_id, request.function,
                           error_code::no_such_function,
                           "no worker offers '" + std::string(request.function) + "'");
-    if (auto budget = over_budget(*client.tenant, payload.size())) {
+    if (auto budget = over_budget(tenant, payload.size())) {
         bump(_counters.overloaded);
         limit_hit(*budget, now);
         return send_error(client, request.correlation_id, request.function, error_code::overloaded,
@@ -92,11 +98,22 @@ void broker_core::on_request(client_record& client, const call_request& request,
     auto& j = _jobs.add(
         client, request.correlation_id, function, std::move(payload), request.options.priority,
         request.options.max_attempts ? request.options.max_attempts : default_attempts(_options),
-        *client.tenant);
-    tenant_registry::hold(*client.tenant);
-    if (request.options.timeout_ms != 0) {
+        tenant);
+    tenant_registry::hold(tenant);
+    std::optional<time_point> deadline;
+    if (request.options.timeout_ms != 0)
+        deadline = now + std::chrono::milliseconds{request.options.timeout_ms};
+    if (parent) {
+        // A child ends no later than its parent.
+        if (parent->deadline.linked())
+            deadline =
+                deadline ? std::min(*deadline, parent->deadline.when) : parent->deadline.when;
+        j.parent = parent->id;
+        _jobs.add_child(parent->id, j.id);
+    }
+    if (deadline) {
         j.has_deadline = true;
-        _deadlines.arm(j, now + std::chrono::milliseconds{request.options.timeout_ms});
+        _deadlines.arm(j, *deadline);
     }
     client_registry::add_pending(client, request.correlation_id, j.id);
     _jobs.enqueue(j, queue_end::back, now);
@@ -148,6 +165,7 @@ bool broker_core::finish(worker_record& worker, std::uint64_t job_id, time_point
                          Deliver&& deliver) {
     auto* j = _jobs.find_held(worker, job_id);
     if (!j) return false;
+    stop_waiting(worker, *j);
     _jobs.release(worker, job_id);
     ++worker.jobs_done;
     auto& function = *j->function;
@@ -192,6 +210,7 @@ bool broker_core::on_progress(worker_record& worker, const protocol::progress_up
 bool broker_core::on_decline(worker_record& worker, std::uint64_t job_id, time_point now) {
     auto* j = _jobs.find_held(worker, job_id);
     if (!j) return false;
+    stop_waiting(worker, *j);
     _jobs.release(worker, job_id);
     if (j->state == job_state::abandoned) {
         forget(*j);
@@ -218,6 +237,7 @@ void broker_core::remove_worker(worker_record& worker, std::string_view why, par
                                 time_point now) {
     log().log(how == parting::goodbye ? spdlog::level::info : spdlog::level::warn,
               "worker {} {} holding {} job(s)", escaped(worker.name), why, worker.held.size());
+    drop_caller(worker);
     for (auto job_id : _out.discard(worker)) // given, never sent: not an attempt
         if (auto* j = _jobs.find(job_id); j && j->worker == &worker) --j->attempts;
     std::vector<function_record*> touched;
@@ -459,6 +479,7 @@ void broker_core::start(worker_record& worker, job& j, time_point now) {
 
 void broker_core::abandon(job& j, error_code why) {
     j.client = nullptr;
+    end_children(j);
     _deadlines.disarm(j);
     if (j.state == job_state::queued) {
         _jobs.unqueue(j);
@@ -482,6 +503,8 @@ void broker_core::fail_job(job& j, error_code code, std::string_view message) {
 }
 
 void broker_core::forget(job& j) {
+    end_children(j);
+    if (j.parent) _jobs.remove_child(j.parent, j.id);
     _deadlines.disarm(j);
     auto* tenant = j.tenant;
     _jobs.erase(j);

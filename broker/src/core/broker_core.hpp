@@ -65,6 +65,19 @@ public:
     /// Forgets a client and drops its pending calls (their jobs are cancelled).
     void forget_client(client_record& client, std::string_view why, parting how);
 
+    // ---- calls from inside jobs (core/calls_from_jobs.cpp; docs/protocol.md §3b)
+
+    /// A job's handler calls the cluster (CALL): a call whose caller is the worker, served from the
+    /// tenant of the job that makes it (its parent), with a deadline no later than the parent's.
+    /// Refused with cancelled when the worker does not run that job.
+    void on_call(worker_record& worker, std::uint64_t parent_job_id, const call_request& request,
+                 zmq::message_t payload, time_point now);
+    /// The worker cancels a call one of its jobs made.
+    void on_call_cancel(worker_record& worker, std::uint64_t call_id);
+    /// The job's handler waits on a Deferred (WAIT): the job stays held but takes no slot, which
+    /// may go to another job (its own children too). False when the worker does not hold it.
+    [[nodiscard]] bool on_wait(worker_record& worker, std::uint64_t job_id, time_point now);
+
     // ---- workers
 
     worker_record* find_worker(std::string_view routing_id) { return _workers.find(routing_id); }
@@ -143,6 +156,19 @@ private:
     void fail_job(job& j, error_code code, std::string_view message);
     /// Forgets a job: its deadline, its record, its use of its tenant.
     void forget(job& j);
+    /// Checks a call (its caller's limits, its name, the budgets of `tenant`) and queues it: a
+    /// client's call, or one made by the job `parent`.
+    void accept_call(client_record& client, tenant_record& tenant, const call_request& request,
+                     zmq::message_t payload, time_point now, const job* parent);
+    /// The worker as a caller (made at its first CALL).
+    client_record& caller_of(worker_record& worker);
+    /// A job ended or its caller stopped waiting: the calls it made that still run or wait are
+    /// cancelled, and the worker that made them is told (ERROR cancelled).
+    void end_children(const job& parent);
+    /// The worker goes: the calls its jobs made are cancelled.
+    void drop_caller(worker_record& worker);
+    /// A held job no longer waits (it ended): it gives back the place it did not take.
+    static void stop_waiting(worker_record& worker, job& j);
     /// Pauses the tenant's jobs, or lets them go again, by what its clients have to read.
     void review_tenant(tenant_record& tenant, time_point now);
     /// Forgets a client record (its calls are dealt with), and its use of its tenant.

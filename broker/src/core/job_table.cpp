@@ -64,10 +64,27 @@ void job_table::erase(job& j) {
     _jobs.erase(j.id);
 }
 
+void job_table::remove_child(std::uint64_t parent, std::uint64_t child) {
+    auto found = _children.find(parent);
+    if (found == _children.end()) return;
+    found->second.erase(child);
+    if (found->second.empty()) _children.erase(found);
+}
+
+std::vector<std::uint64_t> job_table::take_children(std::uint64_t parent) {
+    if (_children.empty()) return {}; // on every job's end: most jobs make no calls
+    auto found = _children.find(parent);
+    if (found == _children.end()) return {};
+    std::vector<std::uint64_t> children(found->second.begin(), found->second.end());
+    _children.erase(found);
+    return children;
+}
+
 void job_table::enqueue(job& j, queue_end end, time_point now) {
     j.since = now;
     j.state = job_state::queued;
     j.worker = nullptr;
+    j.waiting = false;
     j.function->queue.push(j, end);
     ++j.function->queued;
     ++j.tenant->queued_jobs;

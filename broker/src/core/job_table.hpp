@@ -13,6 +13,8 @@
 #include <memory>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 namespace deferq::broker_detail {
 
@@ -68,6 +70,12 @@ public:
     /// `worker` no longer holds the job (answered, declined, taken back).
     void release(worker_record& worker, std::uint64_t id);
 
+    // ---- families: the calls a job's handler made (docs/protocol.md §3b)
+    void add_child(std::uint64_t parent, std::uint64_t child) { _children[parent].insert(child); }
+    void remove_child(std::uint64_t parent, std::uint64_t child);
+    /// The job's children still known, taken out of the index.
+    std::vector<std::uint64_t> take_children(std::uint64_t parent);
+
     // ---- upkeep (once per tick)
 
     /// Forgets functions nobody offers, waits for, or offered within `memory`.
@@ -83,6 +91,8 @@ private:
 
     broker_counters& _counters;
     std::unordered_map<std::uint64_t, job> _jobs;
+    /// Parent job → its live children; only jobs that made calls have an entry.
+    std::unordered_map<std::uint64_t, std::unordered_set<std::uint64_t>> _children;
     string_map<std::unique_ptr<function_record>> _functions;
     std::uint64_t _next_id;
     std::uint64_t _queued_bytes = 0;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -107,6 +108,8 @@ struct job {
     queue_link link;                 ///< its place in its queue, while queued
     worker_record* worker = nullptr; ///< the worker that holds it (running or abandoned)
     time_point since{};              ///< queued: when it was queued; else when it was dispatched
+    std::uint64_t parent = 0;        ///< the job whose handler made this call (0: a client's call)
+    bool waiting = false; ///< held, its handler waits on a Deferred: it takes no slot (WAIT)
 };
 
 struct worker_record {
@@ -127,17 +130,25 @@ struct worker_record {
     bool draining = false;
     bool unreachable = false; ///< a send failed: removed at the next tick
     pending_output output;
+    std::uint32_t waiting = 0; ///< held jobs whose handlers wait (WAIT): they take no slot
+    /// The worker as a caller: its jobs' calls to the cluster (CALL) are pending here, and their
+    /// answers go to it on the worker endpoint. Made at its first CALL.
+    std::unique_ptr<client_record> caller;
 
+    /// Jobs that take a slot or a prefetch place.
+    std::size_t busy() const { return held.size() - waiting; }
     bool has_credit() const {
-        return !draining && !unreachable && held.size() < std::size_t{slots} + prefetch;
+        return !draining && !unreachable && busy() < std::size_t{slots} + prefetch;
     }
     std::int64_t free_slots() const {
-        return std::int64_t{slots} - static_cast<std::int64_t>(held.size());
+        return std::int64_t{slots} - static_cast<std::int64_t>(busy());
     }
 };
 
 struct client_record {
     std::string routing_id;
+    side endpoint = side::client;       ///< side::worker: a worker calling from inside its jobs
+    worker_record* as_worker = nullptr; ///< that worker, for side::worker
     const peer_dialect* dialect = nullptr;
     tenant_record* tenant = nullptr;
     time_point last_seen{};

@@ -1,4 +1,5 @@
-// deferq's own dialect: DFQC01 to clients, DFQW01 to workers (docs/protocol.md §3, §3a).
+// deferq's own dialect: DFQC01 to clients, DFQW01 to workers (docs/protocol.md §3, §3a); and to
+// a worker as the caller of the calls its jobs make (§3b), the answers in DFQW01.
 
 #include "peer_dialect.hpp"
 
@@ -13,6 +14,11 @@ std::string_view protocol_of(side to) {
 
 class deferq_peer final : public peer_dialect {
 public:
+    /// `answers`: the protocol id of REPLY, ERROR and PROGRESS (to a client, or to a calling
+    /// worker).
+    deferq_peer(std::string_view answers, peer_traits traits)
+        : _answers(answers), _traits(traits) {}
+
     std::string_view name() const noexcept override { return "deferq"; }
     const peer_traits& traits() const noexcept override { return _traits; }
 
@@ -35,7 +41,7 @@ public:
 
     void reply(frame_list& out, std::string_view routing_id,
                const reply_message& message) const override {
-        begin_message(out, routing_id, client_protocol, command::reply);
+        begin_message(out, routing_id, _answers, command::reply);
         out.push_back(u64_frame(message.correlation_id));
         out.push_back(string_frame(message.worker));
         out.push_back(u32_frame(message.attempt));
@@ -46,7 +52,7 @@ public:
 
     void error(frame_list& out, std::string_view routing_id,
                const error_message& message) const override {
-        begin_message(out, routing_id, client_protocol, command::error);
+        begin_message(out, routing_id, _answers, command::error);
         out.push_back(u64_frame(message.correlation_id));
         out.push_back(u8_frame(static_cast<std::uint8_t>(message.code)));
         out.push_back(string_frame(message.type));
@@ -57,7 +63,7 @@ public:
 
     void progress(frame_list& out, std::string_view routing_id, std::uint64_t correlation_id,
                   const progress_update& update) const override {
-        begin_message(out, routing_id, client_protocol, command::progress);
+        begin_message(out, routing_id, _answers, command::progress);
         out.push_back(u64_frame(correlation_id));
         out.push_back(f64_frame(update.fraction));
         out.push_back(string_frame(update.note));
@@ -110,17 +116,29 @@ public:
     }
 
 private:
-    peer_traits _traits{.batches = true,
-                        .client_heartbeats = true,
-                        .cancels = true,
-                        .progress = true,
-                        .prefetch = true};
+    std::string_view _answers;
+    peer_traits _traits;
 };
 
 } // namespace
 
 const peer_dialect& deferq_dialect() {
-    static const deferq_peer dialect;
+    static const deferq_peer dialect(client_protocol, {.batches = true,
+                                                       .client_heartbeats = true,
+                                                       .cancels = true,
+                                                       .progress = true,
+                                                       .prefetch = true});
+    return dialect;
+}
+
+const peer_dialect& calling_worker_dialect() {
+    // Not in any registry (the worker's record keeps it), so never expired as a client: it lives
+    // as long as the worker. No PROGRESS of its calls (not in the protocol yet).
+    static const deferq_peer dialect(worker_protocol, {.batches = true,
+                                                       .client_heartbeats = true,
+                                                       .cancels = true,
+                                                       .progress = false,
+                                                       .prefetch = true});
     return dialect;
 }
 

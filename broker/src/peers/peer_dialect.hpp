@@ -112,6 +112,8 @@ public:
 
 /// deferq's own dialect (docs/protocol.md).
 const peer_dialect& deferq_dialect();
+/// deferq's dialect toward a worker as the caller of its jobs' calls (docs/protocol.md §3b).
+const peer_dialect& calling_worker_dialect();
 /// Majordomo, 7/MDP (docs/interop.md).
 const peer_dialect& mdp_dialect();
 

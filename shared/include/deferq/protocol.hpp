@@ -37,6 +37,8 @@ enum class command : std::uint8_t {
     decline = 0x09,
     drain = 0x0A,
     batch = 0x0B, ///< several messages in one frame (docs/protocol.md §3a)
+    call = 0x0C,  ///< worker→broker: a call made from inside a job (docs/protocol.md §3b)
+    wait = 0x0D,  ///< worker→broker: a job's handler waits, holding no slot (§3b)
 };
 inline constexpr command ready = command::request;
 
@@ -162,6 +164,11 @@ struct worker_error {
 struct job_only {
     std::uint64_t job_id;
 };
+/// A CALL: a job's call to the cluster, as a client REQUEST plus the job that makes it.
+struct worker_call {
+    std::uint64_t parent_job_id;
+    client_request request; ///< its payload_index counts from the start of the message
+};
 struct worker_credit {
     std::uint32_t prefetch;
 };
@@ -212,6 +219,8 @@ decode_broker_heartbeat(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<worker_error> decode_worker_error(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<worker_error> decode_worker_error(record_frames frames);
 [[nodiscard]] decoded<job_only> decode_job_only(std::span<const zmq::message_t> frames);
+/// CALL (worker → broker): [u64 parent job id] then a REQUEST's body.
+[[nodiscard]] decoded<worker_call> decode_worker_call(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<job_only> decode_job_only(record_frames frames);
 [[nodiscard]] decoded<worker_credit> decode_worker_credit(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<job_request> decode_job_request(std::span<const zmq::message_t> frames,
