@@ -29,7 +29,7 @@ struct job_fixture {
 zmq::message_t run(const deferq::bound_handler& handler, const zmq::message_t& arguments,
                    const JobContext& context) {
     auto handle = codec::unpack(arguments);
-    return handler(handle.get(), context);
+    return std::get<zmq::message_t>(handler(handle.get(), context));
 }
 
 /// The message of the bad_arguments_error that `action` throws; fails the test when it throws
@@ -242,4 +242,28 @@ TEST_CASE("exceptions thrown by the user's handler propagate unchanged", "[bindi
     } catch (const custom& e) {
         CHECK(e.code == 17);
     }
+}
+
+TEST_CASE("a handler that returns a Deferred or is a Task gives its result when it fires",
+          "[binding]") {
+    job_fixture job;
+    deferq::Deferred<double> later;
+    auto handler = bind_handler("later", [&](double) { return later; });
+    auto args = codec::encode_args(1.0);
+    auto handle = codec::unpack(args);
+    auto bound = handler(handle.get(), job.context);
+    auto* pending = std::get_if<deferq::Deferred<std::string>>(&bound);
+    REQUIRE(pending != nullptr);
+    CHECK_FALSE(pending->called());
+    later.callback(2.5);
+    auto bytes = pending->get();
+    CHECK(codec::decode_value<double>(bytes.data(), bytes.size()) == 2.5);
+
+    auto task =
+        bind_handler("task", [](std::int64_t x) -> deferq::Task<std::int64_t> { co_return x * 2; });
+    auto task_args = codec::encode_args(std::int64_t{21});
+    auto task_handle = codec::unpack(task_args);
+    auto task_bound = task(task_handle.get(), job.context);
+    auto task_bytes = std::get<deferq::Deferred<std::string>>(task_bound).get();
+    CHECK(codec::decode_value<std::int64_t>(task_bytes.data(), task_bytes.size()) == 42);
 }

@@ -617,12 +617,8 @@ std::uint64_t Client::submit(const call_options& options, std::string function,
                              detail::progress_sink progress) {
     auto call = std::make_shared<detail::pending_call>();
     call->function = std::move(function);
-    call->options.timeout_ms =
-        static_cast<std::uint32_t>(std::max<std::int64_t>(0, options.timeout.count()));
+    call->options = to_request_options(options);
     call->timeout_ms = call->options.timeout_ms;
-    call->options.priority = options.priority;
-    call->options.max_attempts =
-        options.retries < 0 ? 0 : static_cast<std::uint8_t>(std::min(options.retries + 1, 255));
     call->arguments = std::move(arguments);
     call->resolve = std::move(resolve);
     call->progress = std::move(progress);

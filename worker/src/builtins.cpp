@@ -33,6 +33,7 @@ bool interruptible_sleep(std::chrono::milliseconds total, const JobContext& cont
 } // namespace
 
 void define_builtins(Worker& worker, const builtin_options& options) {
+    define_call_builtins(worker);
     auto delay = options.calculate_delay;
     worker.define("calculate", [delay](double a, double b, const JobContext& context) {
         if (!interruptible_sleep(delay, context, true))

@@ -1,5 +1,8 @@
 #include "deferq/worker.hpp"
 
+#include "job_pool.hpp"
+#include "job_run.hpp"
+
 #include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
 #include "deferq/mailbox.hpp"
@@ -11,7 +14,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cxxabi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,47 +30,25 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using namespace protocol;
 
+using worker_detail::job_record;
+using worker_detail::outcome;
+using job_ptr = std::shared_ptr<job_record>;
+
 /// A round trip to the broker that prefetch should cover (docs/protocol.md §6).
 inline constexpr std::chrono::microseconds assumed_round_trip{2000};
 inline constexpr std::uint32_t max_adaptive_prefetch = 128;
-inline constexpr std::chrono::milliseconds progress_interval{100};
+using worker_detail::progress_interval;
 
-struct job_record {
-    std::uint64_t id;
-    std::string function;
-    std::uint32_t attempt;
-    std::optional<clock_type::time_point> deadline;
-    zmq::message_t payload;
-    const bound_handler* handler;
-    std::uint64_t generation; ///< connection the job arrived on
-    std::atomic<bool> cancelled{false};
-    std::atomic<std::int64_t> last_progress{0}; ///< steady clock ns
-    std::atomic<std::int64_t> started{0};       ///< steady clock ns when a pool thread took it
-};
-
-struct outcome {
-    enum class kind { reply, error, progress, wake };
-    explicit outcome(kind what, std::shared_ptr<job_record> job = nullptr)
-        : what(what), job(std::move(job)) {}
-    kind what;
-    std::shared_ptr<job_record> job;
-    zmq::message_t payload;
-    error_code code = error_code::remote_error;
-    std::string type;
-    std::string message;
-    double fraction = 0;
-    std::chrono::nanoseconds service_time{0};
+/// A call a job made, waiting for the broker's answer (docs/protocol.md §3b).
+struct pending_call {
+    std::uint64_t job_id;
+    detail::resolver resolve;
 };
 
 std::string default_worker_name() {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     return std::string(host) + ":" + std::to_string(::getpid());
-}
-
-std::string current_exception_type() {
-    auto* type = abi::__cxa_current_exception_type();
-    return type ? codec::demangle(type->name()) : "unknown";
 }
 
 } // namespace
@@ -87,7 +67,7 @@ public:
             _options.concurrency = std::max(1u, std::thread::hardware_concurrency());
     }
 
-    ~worker_impl() { stop_pool(); }
+    ~worker_impl() { _pool.stop(); }
 
     void define(std::string name, bound_handler handler) {
         if (name.empty() || name.size() > default_max_function_name)
@@ -112,7 +92,10 @@ public:
         if (_handlers.empty()) throw std::logic_error("Worker::run: no functions defined");
         std::optional<termination_signals> signals;
         if (_options.handle_signals) signals.emplace();
-        start_pool();
+        _pool.start(_options.concurrency, [this](const job_ptr& job) {
+            if (auto result = worker_detail::execute(job, _hooks))
+                _outcomes.push(std::move(*result));
+        });
         try {
             connect();
         } catch (const zmq::error_t& e) { // what check_endpoint() could not know
@@ -130,7 +113,7 @@ public:
             if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
                 for (int i = 0; i < 256 && receive_frames(*_socket, _frames); ++i)
                     on_broker_message();
-            hand_to_pool();
+            _pool.add(_incoming);
             if (items[1].revents & ZMQ_POLLIN)
                 _outcomes.take_all(outcomes); // set whenever outcomes wait
             while (!outcomes.empty()) {
@@ -172,6 +155,7 @@ private:
         ++_generation;
         _outstanding = 0;
         _jobs.clear();
+        fail_calls();
         _outbox.clear(); // answers for the old connection: the broker took those jobs back
         _incoming.clear();
         _current_prefetch = _options.prefetch.value_or(adaptive_prefetch());
@@ -260,14 +244,7 @@ private:
     /// The prefetch fell: jobs waiting for a slot beyond the new prefetch go back to the broker
     /// (DECLINE, after the CREDIT), which gives them to workers with free slots.
     void hand_back_beyond(std::uint32_t prefetch) {
-        std::vector<std::shared_ptr<job_record>> surplus;
-        {
-            std::lock_guard lock(_pool_mutex);
-            while (_pool_queue.size() > prefetch) {
-                surplus.push_back(std::move(_pool_queue.back()));
-                _pool_queue.pop_back();
-            }
-        }
+        auto surplus = _pool.take_beyond(prefetch);
         if (surplus.empty()) return;
         // Newest first: the broker puts each at the front of its queue, so they keep their order.
         for (auto& job : surplus)
@@ -318,7 +295,18 @@ private:
             }
             return;
         }
+        case command::reply: {
+            auto reply = decode_broker_reply(_frames);
+            if (auto* error = std::get_if<decode_error>(&reply)) return bad_message(error->reason);
+            return on_call_reply(std::get<broker_reply>(reply));
+        }
         case command::error: {
+            if (_frames.size() == 9) { // about a call (§3b); a refusal has 7 frames
+                auto failure = decode_broker_error(_frames);
+                if (auto* error = std::get_if<decode_error>(&failure))
+                    return bad_message(error->reason);
+                return on_call_error(std::get<broker_error>(failure));
+            }
             auto refusal = decode_refusal(_frames);
             if (auto* error = std::get_if<decode_error>(&refusal))
                 return bad_message(error->reason);
@@ -349,7 +337,8 @@ private:
         log().warn("worker {}: dropped a bad message from the broker: {}", _options.name, reason);
     }
 
-    /// One record of a BATCH from the broker: a REQUEST or a CANCEL (docs/protocol.md §3a).
+    /// One record of a BATCH from the broker: a REQUEST or a CANCEL, or an answer to a call
+    /// (docs/protocol.md §3a, §3b).
     void on_batch_record(const batch_record& record) {
         if (record.cmd == command::request) {
             auto request = decode_job_request(record.frames);
@@ -363,7 +352,29 @@ private:
             if (auto* error = std::get_if<decode_error>(&cancel)) return bad_message(error->reason);
             return on_cancel(std::get<job_only>(cancel).job_id);
         }
+        if (record.cmd == command::reply) {
+            auto reply = decode_broker_reply(record.frames);
+            if (auto* error = std::get_if<decode_error>(&reply)) return bad_message(error->reason);
+            return on_call_reply(std::get<broker_reply>(reply));
+        }
+        if (record.cmd == command::error) {
+            auto failure = decode_broker_error(record.frames);
+            if (auto* error = std::get_if<decode_error>(&failure))
+                return bad_message(error->reason);
+            return on_call_error(std::get<broker_error>(failure));
+        }
         bad_message("BATCH record " + std::string(to_string(record.cmd)));
+    }
+
+    void on_call_reply(const broker_reply& reply) {
+        detail::raw_reply raw{reply.payload, reply.worker, reply.attempt};
+        on_call_answer(reply.correlation_id, &raw, nullptr);
+    }
+
+    void on_call_error(const broker_error& error) {
+        Failure failure(error.code, std::string(error.message), std::string(error.type),
+                        std::string(error.worker), error.attempts);
+        on_call_answer(error.correlation_id, nullptr, &failure);
     }
 
     void on_cancel(std::uint64_t job_id) {
@@ -394,22 +405,6 @@ private:
             return;
         }
         _incoming.push_back(std::move(job));
-    }
-
-    /// Gives the pool the jobs this turn received, under one lock.
-    void hand_to_pool() {
-        if (_incoming.empty()) return;
-        auto count = _incoming.size();
-        {
-            std::lock_guard lock(_pool_mutex);
-            for (auto& job : _incoming)
-                _pool_queue.push_back(std::move(job));
-        }
-        _incoming.clear();
-        if (count == 1)
-            _pool_ready.notify_one();
-        else
-            _pool_ready.notify_all();
     }
 
     void send_error(std::uint64_t job_id, error_code code, std::string_view type,
@@ -450,11 +445,20 @@ private:
     // ----------------------------------------------------------------------------
 
     void on_outcome(outcome& result) {
-        if (result.what == outcome::kind::wake) return;
+        switch (result.what) {
+        case outcome::kind::wake:
+            return;
+        case outcome::kind::call:
+            return send_call(result);
+        case outcome::kind::cancel_call:
+            return cancel_call(result.call_id);
+        default:
+            break;
+        }
         auto& job = *result.job;
         if (job.generation != _generation) {
             // The job came on a connection that is gone: the broker has given it to another worker.
-            if (result.what != outcome::kind::progress) {
+            if (result.what == outcome::kind::reply || result.what == outcome::kind::error) {
                 auto dropped =
                     counters.late_results_dropped.fetch_add(1, std::memory_order_relaxed) + 1;
                 log().info("worker {}: dropped late result of job {} from a previous connection "
@@ -462,6 +466,11 @@ private:
                            _options.name, job.id, dropped);
             }
             return;
+        }
+        if (result.what == outcome::kind::wait) { // its slot may take another job (§3b)
+            begin_message(_out, {}, worker_protocol, command::wait);
+            _out.push_back(u64_frame(job.id));
+            return send();
         }
         if (result.what == outcome::kind::progress) {
             begin_message(_out, {}, worker_protocol, command::progress);
@@ -502,6 +511,88 @@ private:
         --_outstanding;
     }
 
+    // ---- calls from jobs (docs/protocol.md §3b)
+    // ------------------------------------------------------------------
+
+    /// The JobContext's way to call the cluster for `job`: the call goes to the I/O thread.
+    JobContext::call_sink call_sink(const job_ptr& job) {
+        return [this, weak = std::weak_ptr<job_record>(job)](
+                   const call_options& options, std::string function, zmq::message_t arguments,
+                   detail::resolver resolve) -> std::function<void()> {
+            auto id = _next_call_id.fetch_add(1, std::memory_order_relaxed);
+            outcome call(outcome::kind::call, weak.lock());
+            call.call_id = id;
+            call.message = std::move(function);
+            call.options = options;
+            call.payload = std::move(arguments);
+            call.resolve = std::move(resolve);
+            _outcomes.push(std::move(call));
+            return [this, id] {
+                outcome cancel(outcome::kind::cancel_call);
+                cancel.call_id = id;
+                _outcomes.push(std::move(cancel));
+            };
+        };
+    }
+
+    void send_call(outcome& call) {
+        const auto& job = call.job;
+        if (!job || job->generation != _generation || !_jobs.contains(job->id))
+            return answer(std::move(call.resolve),
+                          Failure(error_code::cancelled, "the job that made this call has ended"));
+        _calls[call.call_id] = {job->id, std::move(call.resolve)};
+        begin_message(_out, {}, worker_protocol, command::call);
+        _out.push_back(u64_frame(job->id));
+        _out.push_back(u64_frame(call.call_id));
+        _out.push_back(string_frame(call.message));
+        _out.push_back(options_frame(to_request_options(call.options)));
+        _out.push_back(std::move(call.payload));
+        send();
+    }
+
+    void cancel_call(std::uint64_t call_id) {
+        if (_calls.erase(call_id) == 0) return; // answered already
+        begin_message(_out, {}, worker_protocol, command::cancel);
+        _out.push_back(u64_frame(call_id));
+        send(); // the Deferred has failed with cancelled already
+    }
+
+    /// The broker's answer to a call (REPLY, or ERROR about it).
+    void on_call_answer(std::uint64_t call_id, const detail::raw_reply* reply,
+                        const Failure* failure) {
+        auto found = _calls.find(call_id);
+        if (found == _calls.end()) return; // cancelled, or of an earlier connection
+        auto resolve = std::move(found->second.resolve);
+        _calls.erase(found);
+        if (failure) return answer(std::move(resolve), *failure);
+        answer(std::move(resolve), *reply);
+    }
+
+    // A call's Deferred fires on a pool thread: its callbacks are the waiting job's continuation,
+    // CPU work the I/O thread must not do.
+    void answer(detail::resolver resolve, Failure failure) {
+        _pool.post([resolve = std::move(resolve), failure = std::move(failure)] {
+            resolve(nullptr, &failure);
+        });
+    }
+    void answer(detail::resolver resolve, const detail::raw_reply& reply) {
+        _pool.post([resolve = std::move(resolve), payload = std::string(reply.payload),
+                    worker = std::string(reply.worker), attempt = reply.attempt] {
+            detail::raw_reply copy{payload, worker, attempt};
+            resolve(&copy, nullptr);
+        });
+    }
+
+    /// A new connection: calls made on the old one end (the broker ended their jobs too).
+    void fail_calls() {
+        for (auto& [id, call] : _calls)
+            answer(std::move(call.resolve),
+                   Failure(error_code::cancelled,
+                           "the worker reconnected: the job that made this call is no longer "
+                           "its own"));
+        _calls.clear();
+    }
+
     // ---- drain
     // ------------------------------------------------------------------------------------
 
@@ -509,11 +600,8 @@ private:
         _draining = true;
         _drain_deadline = clock_type::now() + _options.drain_timeout;
         send_command(command::drain);
-        std::deque<std::shared_ptr<job_record>> not_started;
-        {
-            std::lock_guard lock(_pool_mutex);
-            not_started.swap(_pool_queue);
-        }
+        auto not_started = _pool.take_beyond(0);
+        std::reverse(not_started.begin(), not_started.end()); // oldest first, as they came
         for (auto& job : not_started)
             decline(job);
         log().info("worker {} draining: handed back {} job(s), finishing {}", _options.name,
@@ -529,114 +617,10 @@ private:
                 job->cancelled = true;
         }
         send_command(command::disconnect);
-        stop_pool();
+        _pool.stop();
         _socket->set(zmq::sockopt::linger, 1000); // let DISCONNECT reach the broker
         _socket.reset();
         log().info("worker {} stopped", _options.name);
-    }
-
-    // ---- the pool
-    // ---------------------------------------------------------------------------------
-
-    void start_pool() {
-        _pool_stopping = false;
-        for (unsigned i = 0; i < _options.concurrency; ++i)
-            _pool.emplace_back([this] { pool_thread(); });
-    }
-
-    void stop_pool() {
-        {
-            std::lock_guard lock(_pool_mutex);
-            _pool_stopping = true;
-        }
-        _pool_ready.notify_all();
-        for (auto& thread : _pool)
-            thread.join();
-        _pool.clear();
-    }
-
-    void pool_thread() {
-        while (true) {
-            std::shared_ptr<job_record> job;
-            {
-                std::unique_lock lock(_pool_mutex);
-                _pool_ready.wait(lock, [this] { return _pool_stopping || !_pool_queue.empty(); });
-                if (_pool_stopping) return;
-                job = std::move(_pool_queue.front());
-                _pool_queue.pop_front();
-            }
-            _outcomes.push(execute(job));
-        }
-    }
-
-    outcome execute(const std::shared_ptr<job_record>& job) {
-        outcome result(outcome::kind::error, job);
-        if (job->cancelled) {
-            result.code = error_code::cancelled;
-            result.message = "cancelled before it started";
-            return result;
-        }
-        if (job->deadline && clock_type::now() >= *job->deadline) {
-            result.code = error_code::timeout;
-            result.message = "deadline passed before it started";
-            return result;
-        }
-        auto progress = [this, weak = std::weak_ptr<job_record>(job)](double fraction,
-                                                                      std::string_view note) {
-            auto job = weak.lock();
-            if (!job) return;
-            auto now = clock_type::now().time_since_epoch().count();
-            auto last = job->last_progress.load();
-            if (now - last < std::chrono::nanoseconds(progress_interval).count()) return;
-            if (!job->last_progress.compare_exchange_strong(last, now)) return;
-            outcome update(outcome::kind::progress, job);
-            update.fraction = std::isfinite(fraction) ? std::clamp(fraction, 0.0, 1.0) : 0.0;
-            update.message = std::string(note);
-            _outcomes.push(std::move(update));
-        };
-        JobContext context(job->id, job->function, job->attempt, job->deadline, job->cancelled,
-                           progress);
-        auto started = clock_type::now();
-        job->started.store(started.time_since_epoch().count(), std::memory_order_relaxed);
-        try {
-            auto arguments = codec::unpack(job->payload);
-            result.payload = (*job->handler)(arguments.get(), context);
-            result.what = outcome::kind::reply;
-        } catch (const bad_arguments_error& e) {
-            result.code = error_code::bad_arguments;
-            result.message = e.what();
-        } catch (const codec::decode_failure& e) {
-            result.code = error_code::bad_arguments;
-            result.message = job->function + ": " + e.what();
-        } catch (const std::exception& e) {
-            result.code = error_code::remote_error;
-            result.type = codec::demangle(typeid(e).name());
-            result.message = e.what();
-        } catch (...) {
-            result.code = error_code::remote_error;
-            result.type = current_exception_type();
-            result.message = "non-standard exception";
-        }
-        result.service_time = clock_type::now() - started;
-        if (result.what == outcome::kind::reply && job->cancelled) {
-            result.what = outcome::kind::error;
-            result.code = error_code::cancelled;
-            result.message = "cancelled while running";
-        } else if (result.what == outcome::kind::error && result.code == error_code::remote_error) {
-            // A handler that throws once JobContext::cancelled() is true was told to stop (builtins
-            // throw "… cancelled"): the caller learns why it stopped, not that it threw. Otherwise
-            // a call whose deadline passes while it runs could end with remote_error instead of
-            // timeout when this ERROR reaches the broker and client before their own deadlines
-            // fire.
-            if (job->cancelled) {
-                result.code = error_code::cancelled;
-                result.message = "cancelled while running (" + result.message + ")";
-            } else if (job->deadline && clock_type::now() >= *job->deadline) {
-                result.code = error_code::timeout;
-                result.message = "deadline passed while running (" + result.message + ")";
-            }
-        }
-        return result;
     }
 
     std::unique_ptr<zmq::context_t> _own_context;
@@ -663,11 +647,11 @@ private:
     clock_type::time_point _drain_deadline{};
     mailbox<outcome> _outcomes;
 
-    std::vector<std::thread> _pool;
-    std::mutex _pool_mutex;
-    std::condition_variable _pool_ready;
-    std::deque<std::shared_ptr<job_record>> _pool_queue;
-    bool _pool_stopping = false;
+    std::unordered_map<std::uint64_t, pending_call> _calls; ///< calls of jobs, by call id
+    std::atomic<std::uint64_t> _next_call_id{1};
+    worker_detail::run_hooks _hooks{[this](outcome result) { _outcomes.push(std::move(result)); },
+                                    [this](const job_ptr& job) { return call_sink(job); }};
+    worker_detail::job_pool _pool; ///< last: its threads stop before the rest goes
 };
 
 Worker::Worker(worker_options options)

@@ -6,6 +6,7 @@
 ///     d.add_callback([](double r) { std::cout << r << "\n"; });
 ///     double r = client.call<double>("calculate", 1, 2).get();
 
+#include "deferq/call.hpp"
 #include "deferq/codec.hpp"
 #include "deferq/combinators.hpp"
 #include "deferq/curve.hpp"
@@ -35,81 +36,7 @@ struct client_options {
     std::string curve_server_key{};
 };
 
-/// Per-call options for call_with().
-struct call_options {
-    /// The call fails with `timeout` if no result arrived by then (0: no limit). The deadline
-    /// travels with the job: the broker drops it if it is still queued then, the worker's
-    /// JobContext knows it.
-    std::chrono::milliseconds timeout{0};
-    /// How many more workers may try the job when one dies running it (total attempts = retries +
-    /// 1; -1: the broker's default).
-    int retries = -1;
-    /// Higher runs first among queued jobs of the same function.
-    std::uint8_t priority = 0;
-};
-
-/// A result together with who produced it: call<Reply<double>>("calculate", 1, 2).
-template <typename T> struct Reply {
-    T value;
-    std::string worker;
-    std::uint32_t attempt = 0;
-};
-
-/// A result left as msgpack bytes, for callers that do not know its type (the CLI).
-struct msgpack_value {
-    std::string bytes;
-    msgpack::object_handle unpack() const { return codec::unpack(bytes.data(), bytes.size()); }
-};
-
 namespace detail {
-
-/// What the broker answered for one call, handed to the call's resolver on the I/O thread.
-struct raw_reply {
-    std::string_view payload; ///< msgpack bytes, valid during the resolver call
-    std::string_view worker;
-    std::uint32_t attempt;
-};
-using resolver = std::function<void(const raw_reply*, const Failure*)>;
-using progress_sink = std::function<void(double, std::string_view)>;
-
-template <typename R> struct result_decoder {
-    static R decode(const raw_reply& reply) {
-        return codec::decode_value<R>(reply.payload.data(), reply.payload.size());
-    }
-};
-template <> struct result_decoder<msgpack_value> {
-    static msgpack_value decode(const raw_reply& reply) { return {std::string(reply.payload)}; }
-};
-template <typename T> struct result_decoder<Reply<T>> {
-    static Reply<T> decode(const raw_reply& reply) {
-        return {result_decoder<T>::decode(reply), std::string(reply.worker), reply.attempt};
-    }
-};
-
-/// The resolver of a call whose result is decoded as R: fires `shared` with the value, with the
-/// broker's Failure, or with bad_result when the payload does not decode as R. Runs on the I/O
-/// thread.
-template <typename R> resolver make_resolver(std::shared_ptr<state<R>> shared, std::string name) {
-    return [shared = std::move(shared), name = std::move(name)](const raw_reply* reply,
-                                                                const Failure* failure) {
-        using result_type = typename state<R>::result_type;
-        if (failure) {
-            shared->resolve(result_type(std::in_place_index<1>, *failure));
-            return;
-        }
-        std::optional<R> value;
-        try {
-            value.emplace(result_decoder<R>::decode(*reply));
-        } catch (const std::exception& e) {
-            shared->resolve(
-                result_type(std::in_place_index<1>,
-                            Failure(error_code::bad_result, name + ": result " + e.what(), "",
-                                    std::string(reply->worker), reply->attempt)));
-            return;
-        }
-        shared->resolve(result_type(std::in_place_index<0>, std::move(*value)));
-    };
-}
 
 class client_core;
 

@@ -3,7 +3,9 @@
 /// parameter types, calls it, and encodes its result. Used by Worker::define.
 
 #include "deferq/codec.hpp"
+#include "deferq/deferred.hpp"
 #include "deferq/job_context.hpp"
+#include "deferq/task.hpp"
 
 #include <functional>
 #include <optional>
@@ -12,6 +14,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace deferq {
 
@@ -22,10 +25,14 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+/// What a bound handler gives: its encoded result at once, or a Deferred of it (the handler
+/// returned a Deferred or is a Task: the job waits for it, holding no slot).
+using bound_result = std::variant<zmq::message_t, Deferred<std::string>>;
+
 /// A handler after binding: decoded arguments in, encoded result out. Throws bad_arguments_error or
 /// whatever the user's callable throws.
 using bound_handler =
-    std::function<zmq::message_t(const msgpack::object& arguments, const JobContext& context)>;
+    std::function<bound_result(const msgpack::object& arguments, const JobContext& context)>;
 
 namespace binding_detail {
 
@@ -46,6 +53,27 @@ template <typename C, typename R, typename... A>
 struct callable_traits<R (C::*)(A...) const noexcept> : callable_traits<R (*)(A...)> {};
 
 template <typename T> using plain = std::remove_cvref_t<T>;
+
+template <typename T> struct is_deferred : std::false_type {};
+template <typename T> struct is_deferred<Deferred<T>> : std::true_type {};
+template <typename T> struct is_task : std::false_type {};
+template <typename T> struct is_task<Task<T>> : std::true_type {};
+
+/// A value as the bytes of its msgpack encoding (a result that came later).
+template <typename T> std::string encoded_bytes(const T& value) {
+    if constexpr (std::is_same_v<T, std::monostate>) {
+        auto frame = codec::encode_nil();
+        return std::string(static_cast<const char*>(frame.data()), frame.size());
+    } else {
+        auto frame = codec::encode_value(value);
+        return std::string(static_cast<const char*>(frame.data()), frame.size());
+    }
+}
+
+/// A Deferred result, encoded when it fires.
+template <typename T> Deferred<std::string> encode_later(Deferred<T> later) {
+    return later.then([](T value) { return encoded_bytes(value); });
+}
 template <typename T> struct is_optional : std::false_type {};
 template <typename T> struct is_optional<std::optional<T>> : std::true_type {};
 
@@ -112,7 +140,8 @@ Tuple decode_arguments(const std::string& name, const msgpack::object& arguments
 
 /// Wraps `callable` as a bound_handler. Its parameters must be msgpack-decodable value types
 /// (integers, floating point, bool, strings, vectors, maps, optionals, msgpack::object), optionally
-/// followed by `const JobContext&`. Its result must be msgpack-encodable, or void.
+/// followed by `const JobContext&`. Its result must be msgpack-encodable, or void, or a
+/// Deferred<T> or Task<T> of such a T (the job's result when it fires).
 template <typename F> bound_handler bind_handler(std::string name, F&& callable) {
     using traits = binding_detail::callable_traits<binding_detail::plain<F>>;
     using all = typename traits::arguments;
@@ -131,11 +160,16 @@ template <typename F> bound_handler bind_handler(std::string name, F&& callable)
                 return std::apply([&](auto&... v) -> decltype(auto) { return fn(std::move(v)...); },
                                   values);
         };
-        if constexpr (std::is_void_v<typename traits::result>) {
+        using result = binding_detail::plain<typename traits::result>;
+        if constexpr (std::is_void_v<result>) {
             invoke();
-            return codec::encode_nil();
+            return bound_result(codec::encode_nil());
+        } else if constexpr (binding_detail::is_deferred<result>::value) {
+            return bound_result(binding_detail::encode_later(invoke()));
+        } else if constexpr (binding_detail::is_task<result>::value) {
+            return bound_result(binding_detail::encode_later(invoke().deferred()));
         } else {
-            return codec::encode_value(invoke());
+            return bound_result(codec::encode_value(invoke()));
         }
     };
 }

@@ -24,7 +24,9 @@ namespace deferq {
 /// The plugin ABI this header describes. deferq-worker loads only a plugin whose
 /// deferq_plugin_abi_version() returns the same value. Raised whenever something a plugin compiles
 /// against (Worker::define, bound_handler, JobContext, the codec) changes incompatibly.
-inline constexpr std::uint32_t plugin_abi_version = 1;
+/// 2: bound_handler returns a bound_result (handlers may return a Deferred or be a Task), and
+/// JobContext can call the cluster.
+inline constexpr std::uint32_t plugin_abi_version = 2;
 
 } // namespace deferq
 

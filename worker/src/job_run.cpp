@@ -1,0 +1,138 @@
+#include "job_run.hpp"
+
+#include "deferq/codec.hpp"
+#include "deferq/failure.hpp"
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace deferq::worker_detail {
+namespace {
+
+std::string current_exception_type() {
+    auto* type = abi::__cxa_current_exception_type();
+    return type ? codec::demangle(type->name()) : "unknown";
+}
+
+/// What a job that answers after it was cancelled, or past its deadline, answers instead.
+void settle(outcome& result, const job_record& job) {
+    if (result.what == outcome::kind::reply && job.cancelled) {
+        result.what = outcome::kind::error;
+        result.code = error_code::cancelled;
+        result.message = "cancelled while running";
+    } else if (result.what == outcome::kind::error && result.code == error_code::remote_error) {
+        // A handler that throws once JobContext::cancelled() is true was told to stop (builtins
+        // throw "… cancelled"): the caller learns why it stopped, not that it threw. Otherwise a
+        // call whose deadline passes while it runs could end with remote_error instead of timeout
+        // when this ERROR reaches the broker and client before their own deadlines fire.
+        if (job.cancelled) {
+            result.code = error_code::cancelled;
+            result.message = "cancelled while running (" + result.message + ")";
+        } else if (job.deadline && clock_type::now() >= *job.deadline) {
+            result.code = error_code::timeout;
+            result.message = "deadline passed while running (" + result.message + ")";
+        }
+    }
+}
+
+/// A handler's Deferred failed: the job's ERROR. cancelled and timeout stay what they are (a
+/// child cancelled with its family, or past the job's deadline); any other Failure is the
+/// handler's error, as if it had thrown it.
+outcome failed(const std::shared_ptr<job_record>& job, const Failure& failure) {
+    outcome result(outcome::kind::error, job);
+    if (failure.check(error_code::cancelled) || failure.check(error_code::timeout)) {
+        result.code = failure.code();
+        result.message = failure.message();
+    } else {
+        result.code = error_code::remote_error;
+        result.type = failure.type().empty() ? "deferq::Failure" : failure.type();
+        result.message = failure.what();
+    }
+    settle(result, *job);
+    return result;
+}
+
+/// The job's handler returned a Deferred: its answer goes when it fires.
+void answer_later(const std::shared_ptr<job_record>& job, Deferred<std::string> later,
+                  const run_hooks& hooks) {
+    if (!later.called()) {
+        job->started.store(0, std::memory_order_relaxed); // it holds no thread now
+        hooks.push(outcome(outcome::kind::wait, job));    // before the answer: it may come at once
+    }
+    auto push = hooks.push;
+    later.add_callbacks(
+        [job, push](std::string bytes) {
+            outcome result(outcome::kind::reply, job);
+            result.payload = zmq::message_t(bytes.data(), bytes.size());
+            settle(result, *job);
+            push(std::move(result));
+        },
+        [job, push](const Failure& failure) {
+            push(failed(job, failure));
+            return std::string(); // handled: the job's ERROR says it
+        });
+}
+
+} // namespace
+
+std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run_hooks& hooks) {
+    outcome result(outcome::kind::error, job);
+    if (job->cancelled) {
+        result.code = error_code::cancelled;
+        result.message = "cancelled before it started";
+        return result;
+    }
+    if (job->deadline && clock_type::now() >= *job->deadline) {
+        result.code = error_code::timeout;
+        result.message = "deadline passed before it started";
+        return result;
+    }
+    auto progress = [push = hooks.push, weak = std::weak_ptr<job_record>(job)](
+                        double fraction, std::string_view note) {
+        auto job = weak.lock();
+        if (!job) return;
+        auto now = clock_type::now().time_since_epoch().count();
+        auto last = job->last_progress.load();
+        if (now - last < std::chrono::nanoseconds(progress_interval).count()) return;
+        if (!job->last_progress.compare_exchange_strong(last, now)) return;
+        outcome update(outcome::kind::progress, job);
+        update.fraction = std::isfinite(fraction) ? std::clamp(fraction, 0.0, 1.0) : 0.0;
+        update.message = std::string(note);
+        push(std::move(update));
+    };
+    job->context.emplace(job->id, job->function, job->attempt, job->deadline, job->cancelled,
+                         progress, hooks.calls_for(job));
+    auto started = clock_type::now();
+    job->started.store(started.time_since_epoch().count(), std::memory_order_relaxed);
+    try {
+        auto arguments = codec::unpack(job->payload);
+        auto bound = (*job->handler)(arguments.get(), *job->context);
+        if (auto* later = std::get_if<Deferred<std::string>>(&bound)) {
+            answer_later(job, std::move(*later), hooks);
+            return std::nullopt;
+        }
+        result.payload = std::move(std::get<zmq::message_t>(bound));
+        result.what = outcome::kind::reply;
+    } catch (const bad_arguments_error& e) {
+        result.code = error_code::bad_arguments;
+        result.message = e.what();
+    } catch (const codec::decode_failure& e) {
+        result.code = error_code::bad_arguments;
+        result.message = job->function + ": " + e.what();
+    } catch (const std::exception& e) {
+        result.code = error_code::remote_error;
+        result.type = codec::demangle(typeid(e).name());
+        result.message = e.what();
+    } catch (...) {
+        result.code = error_code::remote_error;
+        result.type = current_exception_type();
+        result.message = "non-standard exception";
+    }
+    result.service_time = clock_type::now() - started;
+    settle(result, *job);
+    return result;
+}
+
+} // namespace deferq::worker_detail

@@ -1,0 +1,75 @@
+#pragma once
+/// A job as the worker holds it, and the running of its handler on a pool thread: what the I/O
+/// thread sends for it (REPLY, ERROR, PROGRESS, WAIT) and the calls it makes (CALL, CANCEL),
+/// as `outcome`s through the worker's mailbox (docs/protocol.md §3, §3b). Private to the worker.
+
+#include "deferq/binding.hpp"
+#include "deferq/call.hpp"
+#include "deferq/error_code.hpp"
+#include "deferq/job_context.hpp"
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace deferq::worker_detail {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Progress messages per job, at most one this often.
+inline constexpr std::chrono::milliseconds progress_interval{100};
+
+struct job_record {
+    std::uint64_t id;
+    std::string function;
+    std::uint32_t attempt;
+    std::optional<clock_type::time_point> deadline;
+    zmq::message_t payload;
+    const bound_handler* handler;
+    std::uint64_t generation; ///< connection the job arrived on
+    std::atomic<bool> cancelled{false};
+    std::atomic<std::int64_t> last_progress{0}; ///< steady clock ns
+    std::atomic<std::int64_t> started{0}; ///< steady clock ns when a pool thread took it; 0 waiting
+    /// Made when it starts; lives until the job's answer (a handler's Deferred may use it).
+    std::optional<JobContext> context;
+};
+
+/// Something for the I/O thread: an answer of a job, its progress, its WAIT, a call it makes or
+/// cancels; or only a wake-up.
+struct outcome {
+    enum class kind { reply, error, progress, wake, wait, call, cancel_call };
+    explicit outcome(kind what, std::shared_ptr<job_record> job = nullptr)
+        : what(what), job(std::move(job)) {}
+    kind what;
+    std::shared_ptr<job_record> job;
+    zmq::message_t payload; ///< reply: the result; call: the arguments
+    error_code code = error_code::remote_error;
+    std::string type;
+    std::string message; ///< error: the message; progress: the note; call: the function
+    double fraction = 0;
+    std::chrono::nanoseconds service_time{0};
+    std::uint64_t call_id = 0; ///< call, cancel_call
+    call_options options;      ///< call
+    detail::resolver resolve;  ///< call
+};
+
+/// What running a job needs from the worker.
+struct run_hooks {
+    /// Hands an outcome to the I/O thread (any thread).
+    std::function<void(outcome)> push;
+    /// The JobContext's way to call the cluster, for `job` (docs/protocol.md §3b).
+    std::function<JobContext::call_sink(const std::shared_ptr<job_record>& job)> calls_for;
+};
+
+/// Runs the job's handler on this (pool) thread. The outcome to send comes back at once, or,
+/// when the handler returned a Deferred that has not fired, nothing: a `wait` outcome was pushed,
+/// and the answer is pushed when the Deferred fires (wherever it fires).
+std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run_hooks& hooks);
+
+} // namespace deferq::worker_detail
