@@ -1,4 +1,4 @@
-// Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/{broker,client}) from real
+// Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/{broker,client,worker}) from real
 // messages, made with the protocol's own encoders. Run by hand after a protocol change:
 //   build-fuzz/tests/fuzz/deferq_fuzz_seeds tests/fuzz/corpus
 
@@ -212,6 +212,46 @@ std::map<std::string, std::string> client_seeds() {
     return seeds;
 }
 
+// ---- worker seeds: op = 1 (header) | 2 (id patch) | (call id - 1) << 4 --------------------------
+
+std::map<std::string, std::string> worker_seeds() {
+    std::map<std::string, std::string> seeds;
+    auto call = [](std::uint8_t id) { return static_cast<std::uint8_t>(1 | 2 | ((id - 1) << 4)); };
+    {
+        std::string text; // jobs, a cancel, answers to calls, a heartbeat
+        fuzz::write_message(text, 1,
+                            {cmd(command::request), u64(5), "calculate", u32(0), u32(1),
+                             bytes(codec::encode_args(42, 47))});
+        fuzz::write_message(text, 1, {cmd(command::cancel), u64(5)});
+        fuzz::write_message(
+            text, call(1),
+            {cmd(command::reply), u64(0), "w2", u32(1), bytes(codec::encode_value(89.0))});
+        fuzz::write_message(text, call(3),
+                            {cmd(command::error), u64(0), bytes(protocol::u8_frame(2)), "",
+                             "too late", "w2", u32(1)});
+        fuzz::write_message(text, 1,
+                            {cmd(command::heartbeat), u64(1), u32(1000), u32(3), u64(1 << 20)});
+        seeds["jobs-calls"] = text;
+    }
+    {
+        std::string text; // one BATCH as the broker sends it, a refusal, a disconnect
+        fuzz::write_message(
+            text, 1,
+            batch({{command::request,
+                    {u64(6), "fib_task", u32(500), u32(1), bytes(codec::encode_args(10))}},
+                   {command::reply, {u64(2), "w1", u32(1), bytes(codec::encode_value(55))}},
+                   {command::error,
+                    {u64(4), bytes(protocol::u8_frame(10)), "", "cancelled", "", u32(0)}},
+                   {command::cancel, {u64(6)}}}));
+        fuzz::write_message(text, 1,
+                            {cmd(command::error), u64(0), bytes(protocol::u8_frame(11)), "",
+                             "this is the client endpoint"});
+        fuzz::write_message(text, 1, {cmd(command::disconnect)});
+        seeds["batch-refusal"] = text;
+    }
+    return seeds;
+}
+
 void write_all(const std::string& dir, const std::map<std::string, std::string>& seeds) {
     ::mkdir(dir.c_str(), 0755);
     for (const auto& [name, text] : seeds) {
@@ -232,5 +272,6 @@ int main(int argc, char** argv) {
     ::mkdir(root.c_str(), 0755);
     write_all(root + "/broker", broker_seeds());
     write_all(root + "/client", client_seeds());
+    write_all(root + "/worker", worker_seeds());
     return 0;
 }

@@ -3,7 +3,7 @@
 # bounded time, starting from the committed seed corpora. Fails on any crash, leak, timeout or
 # sanitizer report (docs/security.md, Fuzzing).
 #   DEFERQ_FUZZ_SECONDS=N     seconds per target (default 60)
-#   DEFERQ_FUZZ_TARGETS="…"   which targets (default: broker client)
+#   DEFERQ_FUZZ_TARGETS="…"   which targets (default: broker client worker)
 #   DEFERQ_FUZZ_BUILD=DIR     build folder (default build-fuzz)
 # Inputs found along the way go to DIR/fuzz-runs/TARGET/corpus (not the committed corpus); a crash
 # leaves its input in DIR/fuzz-runs/TARGET/ as crash-*, leak-* or timeout-*: replay it with
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${DEFERQ_FUZZ_SECONDS:-60}
-targets=${DEFERQ_FUZZ_TARGETS:-broker client}
+targets=${DEFERQ_FUZZ_TARGETS:-broker client worker}
 build=${DEFERQ_FUZZ_BUILD:-build-fuzz}
 
 if ! command -v clang++ > /dev/null; then

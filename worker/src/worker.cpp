@@ -2,6 +2,7 @@
 
 #include "job_pool.hpp"
 #include "job_run.hpp"
+#include "worker_message.hpp"
 
 #include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
@@ -53,7 +54,7 @@ std::string default_worker_name() {
 
 } // namespace
 
-class worker_impl {
+class worker_impl final : private worker_detail::worker_message_sink {
 public:
     worker_impl(zmq::context_t* shared_context, worker_options options)
         : _options(std::move(options)) {
@@ -258,74 +259,28 @@ private:
     // ---- from the broker
     // ---------------------------------------------------------------------------
 
-    void on_broker_message() {
-        auto head = decode_header(_frames);
-        if (auto* error = std::get_if<decode_error>(&head)) return bad_message(error->reason);
-        auto [protocol_id, cmd] = std::get<header>(head);
-        if (protocol_id != worker_protocol) return bad_message("unknown protocol id");
-        _monitor.heard(clock_type::now());
-        switch (cmd) {
-        case command::request: {
-            auto request = decode_job_request(_frames);
-            if (auto* error = std::get_if<decode_error>(&request))
-                return bad_message(error->reason);
-            const auto& job = std::get<job_request>(request);
-            return on_job(job, std::move(_frames[job.payload_index]));
+    void on_broker_message() { read_worker_message(_frames, _batch_in, *this); }
+
+    // ---- what the broker says (worker_message_sink)
+
+    void on_heard() override { _monitor.heard(clock_type::now()); }
+
+    void on_heartbeat(const broker_heartbeat& beat) override {
+        if (_monitor.announced(beat)) {
+            log().info("worker {}: broker restarted, registering again", _options.name);
+            connect();
         }
-        case command::cancel: {
-            auto cancel = decode_job_only(_frames);
-            if (auto* error = std::get_if<decode_error>(&cancel)) return bad_message(error->reason);
-            return on_cancel(std::get<job_only>(cancel).job_id);
-        }
-        case command::batch: {
-            if (_frames.size() != 4) return bad_message("BATCH must be 1 frame");
-            if (auto error = _batch_in.parse(view(_frames[3]))) return bad_message(*error);
-            for (std::size_t i = 0; i < _batch_in.size(); ++i)
-                on_batch_record(_batch_in.record(i));
-            return;
-        }
-        case command::heartbeat: {
-            auto heartbeat = decode_broker_heartbeat(_frames);
-            if (auto* error = std::get_if<decode_error>(&heartbeat))
-                return bad_message(error->reason);
-            const auto& beat = std::get<broker_heartbeat>(heartbeat);
-            if (_monitor.announced(beat)) {
-                log().info("worker {}: broker restarted, registering again", _options.name);
-                return connect();
-            }
-            return;
-        }
-        case command::reply: {
-            auto reply = decode_broker_reply(_frames);
-            if (auto* error = std::get_if<decode_error>(&reply)) return bad_message(error->reason);
-            return on_call_reply(std::get<broker_reply>(reply));
-        }
-        case command::error: {
-            if (_frames.size() == 9) { // about a call (§3b); a refusal has 7 frames
-                auto failure = decode_broker_error(_frames);
-                if (auto* error = std::get_if<decode_error>(&failure))
-                    return bad_message(error->reason);
-                return on_call_error(std::get<broker_error>(failure));
-            }
-            auto refusal = decode_refusal(_frames);
-            if (auto* error = std::get_if<decode_error>(&refusal))
-                return bad_message(error->reason);
-            const auto& message = std::get<worker_error>(refusal);
-            if (message.job_id != 0) return bad_message("ERROR about a job");
-            return on_refused(message.message);
-        }
-        case command::disconnect:
-            log().info("worker {}: broker asked to reconnect", _options.name);
-            _monitor.forget_instance();
-            return connect();
-        default:
-            return bad_message("unexpected command " + std::string(to_string(cmd)));
-        }
+    }
+
+    void on_disconnect() override {
+        log().info("worker {}: broker asked to reconnect", _options.name);
+        _monitor.forget_instance();
+        connect();
     }
 
     /// The broker refuses this worker (this is not its worker endpoint): stop, and let run() say
     /// why.
-    void on_refused(std::string_view why) {
+    void on_refused(std::string_view why) override {
         if (_refusal) return;
         log().error("worker {}: broker {} refused this worker: {}", _options.name, _options.broker,
                     why);
@@ -333,55 +288,23 @@ private:
         _stop_requested = true;
     }
 
-    void bad_message(std::string_view reason) {
+    void on_bad_message(std::string_view reason) override {
         log().warn("worker {}: dropped a bad message from the broker: {}", _options.name, reason);
     }
 
-    /// One record of a BATCH from the broker: a REQUEST or a CANCEL, or an answer to a call
-    /// (docs/protocol.md §3a, §3b).
-    void on_batch_record(const batch_record& record) {
-        if (record.cmd == command::request) {
-            auto request = decode_job_request(record.frames);
-            if (auto* error = std::get_if<decode_error>(&request))
-                return bad_message(error->reason);
-            const auto& job = std::get<job_request>(request);
-            return on_job(job, zmq::message_t(job.payload.data(), job.payload.size()));
-        }
-        if (record.cmd == command::cancel) {
-            auto cancel = decode_job_only(record.frames);
-            if (auto* error = std::get_if<decode_error>(&cancel)) return bad_message(error->reason);
-            return on_cancel(std::get<job_only>(cancel).job_id);
-        }
-        if (record.cmd == command::reply) {
-            auto reply = decode_broker_reply(record.frames);
-            if (auto* error = std::get_if<decode_error>(&reply)) return bad_message(error->reason);
-            return on_call_reply(std::get<broker_reply>(reply));
-        }
-        if (record.cmd == command::error) {
-            auto failure = decode_broker_error(record.frames);
-            if (auto* error = std::get_if<decode_error>(&failure))
-                return bad_message(error->reason);
-            return on_call_error(std::get<broker_error>(failure));
-        }
-        bad_message("BATCH record " + std::string(to_string(record.cmd)));
+    void on_call_reply(std::uint64_t call_id, const detail::raw_reply& reply) override {
+        on_call_answer(call_id, &reply, nullptr);
     }
 
-    void on_call_reply(const broker_reply& reply) {
-        detail::raw_reply raw{reply.payload, reply.worker, reply.attempt};
-        on_call_answer(reply.correlation_id, &raw, nullptr);
+    void on_call_error(std::uint64_t call_id, const Failure& failure) override {
+        on_call_answer(call_id, nullptr, &failure);
     }
 
-    void on_call_error(const broker_error& error) {
-        Failure failure(error.code, std::string(error.message), std::string(error.type),
-                        std::string(error.worker), error.attempts);
-        on_call_answer(error.correlation_id, nullptr, &failure);
-    }
-
-    void on_cancel(std::uint64_t job_id) {
+    void on_cancel(std::uint64_t job_id) override {
         if (auto it = _jobs.find(job_id); it != _jobs.end()) it->second->cancelled = true;
     }
 
-    void on_job(const job_request& request, zmq::message_t payload) {
+    void on_job(const job_request& request, zmq::message_t payload) override {
         auto handler = _handlers.find(request.function);
         if (handler == _handlers.end()) {
             send_error(request.job_id, error_code::no_such_function, "",
