@@ -134,12 +134,8 @@ TEST_CASE("a client that reads no replies cannot grow the broker, and others are
     constexpr int calls = 30'000; // 300 MB of echo: replies that are never read
     std::thread sender([&] {
         for (std::uint64_t id = 1; id <= calls; ++id) {
-            protocol::begin_message(frames, {}, protocol::client_protocol,
-                                    protocol::command::request);
-            frames.push_back(protocol::u64_frame(id));
-            frames.push_back(protocol::string_frame("echo"));
-            frames.push_back(protocol::options_frame({}));
-            frames.emplace_back(arguments.data(), arguments.size());
+            protocol::request_message(frames, id, "echo", {},
+                                      zmq::message_t(arguments.data(), arguments.size()));
             if (!protocol::send_frames(slow, frames, zmq::send_flags::none)) break;
         }
         sending = false;

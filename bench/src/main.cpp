@@ -8,6 +8,7 @@
 #include "cluster.hpp"
 #include "deferq_load.hpp"
 #include "report.hpp"
+#include "sharing_load.hpp"
 
 #include "deferq/log.hpp"
 
@@ -582,9 +583,9 @@ int main(int argc, char** argv) {
     app.add_option("--repeat", repeats, "Runs of each workload; the table shows medians")
         ->check(CLI::Range(1, 20));
     app.add_option("--only", only,
-                   "Workloads to run, comma-separated: W1,W2,W3,W4,W5 (default: all)")
+                   "Workloads to run, comma-separated: W1,W2,W3,W4,W5,W7 (default: all)")
         ->delimiter(',')
-        ->check(CLI::IsMember({"W1", "W2", "W3", "W4", "W5"}));
+        ->check(CLI::IsMember({"W1", "W2", "W3", "W4", "W5", "W7"}));
     app.add_option("--broker", broker,
                    "Measure W1 and W2 through this running broker (its client endpoint, e.g. "
                    "tcp://host:5555; its workers must offer add) instead of starting one; W3-W5 "
@@ -637,7 +638,7 @@ int main(int argc, char** argv) {
             append(latency_and_throughput(setup, selected("W1"), selected("W2")));
         if (!broker.empty()) { // W3-W5 start processes of their own
             std::vector<std::string> kept;
-            for (std::string name : {"W1", "W2", "W3", "W4", "W5"})
+            for (std::string name : {"W1", "W2", "W3", "W4", "W5", "W7"})
                 if (selected(name) && (name == "W1" || name == "W2"))
                     kept.push_back(name);
                 else if (selected(name))
@@ -648,6 +649,13 @@ int main(int argc, char** argv) {
         if (selected("W3")) append(spread(setup));
         if (selected("W4")) append(memory(setup));
         if (selected("W5")) append(scaling(setup));
+        if (selected("W7"))
+            append(sharing_rows(programs, log_dir, zmq_context, repeats,
+                                quick ? sharing_plan{.backlog_jobs = 60,
+                                                     .job_ms = 20,
+                                                     .probe_calls = 3,
+                                                     .slow_calls = 5'000}
+                                      : sharing_plan{}));
     } catch (const std::exception& e) {
         std::cerr << "deferq-bench: " << e.what() << "\n";
         return 2;

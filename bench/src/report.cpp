@@ -51,6 +51,10 @@ std::string ratio_text(const row& r, const figures& m) {
         return std::isnan(m.ratio_base) ? "—" : format("%.2f× 1 worker, 1 client", m.ratio_base);
     case row_kind::scaling_work:
         return std::isnan(m.ratio_base) ? "—" : format("%.2f× 1 worker", m.ratio_base);
+    case row_kind::sharing:
+        return std::isnan(m.ratio_base) ? "—" : format("%.2f× its job time (p50)", m.ratio_base);
+    case row_kind::slow_reader:
+        return "—";
     }
     return "—";
 }
@@ -64,6 +68,9 @@ std::string notes_text(const row& r, const figures& m) {
         add(format("RSS +%.1f MiB: %.0f B/job = %.0f B payload + %.0f B",
                    m.rss_growth_bytes / (1024.0 * 1024.0), m.bytes_per_job, m.payload_bytes,
                    m.bytes_beyond_payload));
+    if (r.kind == row_kind::slow_reader && !std::isnan(m.rss_growth_bytes))
+        add(format("broker RSS +%.1f MiB at most, +%.1f MiB after the reader left",
+                   m.rss_growth_bytes / (1024.0 * 1024.0), m.rss_left_bytes / (1024.0 * 1024.0)));
     if (r.kind == row_kind::memory && !std::isnan(m.client_bytes_per_call))
         add(format("client +%.0f B per pending call", m.client_bytes_per_call));
     if (!std::isnan(m.cpu_client_us)) {
@@ -115,6 +122,7 @@ std::string json_figures(const figures& f) {
         << ", \"bytes_per_job\": " << json_number(f.bytes_per_job)
         << ", \"bytes_beyond_payload\": " << json_number(f.bytes_beyond_payload)
         << ", \"payload_bytes\": " << json_number(f.payload_bytes)
+        << ", \"rss_left_bytes\": " << json_number(f.rss_left_bytes)
         << ", \"client_bytes_per_call\": " << json_number(f.client_bytes_per_call)
         << ", \"cpu_client_us\": " << json_number(f.cpu_client_us)
         << ", \"cpu_hop_us\": " << json_number(f.cpu_hop_us)
@@ -138,8 +146,9 @@ figures row::medians() const {
          {&figures::calls_per_second, &figures::p50_us, &figures::p99_us, &figures::ratio_proxy,
           &figures::ratio_raw, &figures::ratio_base, &figures::makespan_s, &figures::ideal_s,
           &figures::efficiency, &figures::rss_growth_bytes, &figures::bytes_per_job,
-          &figures::bytes_beyond_payload, &figures::payload_bytes, &figures::client_bytes_per_call,
-          &figures::cpu_client_us, &figures::cpu_hop_us, &figures::cpu_servers_us})
+          &figures::bytes_beyond_payload, &figures::payload_bytes, &figures::rss_left_bytes,
+          &figures::client_bytes_per_call, &figures::cpu_client_us, &figures::cpu_hop_us,
+          &figures::cpu_servers_us})
         take(field);
     std::vector<double> calls;
     for (const auto& run : runs) {

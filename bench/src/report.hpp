@@ -30,6 +30,7 @@ struct figures {
     double bytes_per_job = no_figure;        ///< memory: growth ÷ jobs
     double bytes_beyond_payload = no_figure; ///< memory: bytes_per_job − payload_bytes
     double payload_bytes = no_figure;        ///< memory
+    double rss_left_bytes = no_figure;       ///< slow_reader: growth left after the reader went
     double client_bytes_per_call =
         no_figure; ///< memory: the calling process's growth ÷ pending calls
     /// CPU time per answered call (user + system, all threads, µs) of the calling process, of the
@@ -44,7 +45,17 @@ struct figures {
 
 /// scaling: W5's add rows (ratio to 1 worker, 1 client); scaling_work: W5's rows of jobs that work
 /// or wait (ratio to 1 worker).
-enum class row_kind { latency, throughput, spread, memory, scaling, scaling_work };
+/// sharing: W7's fair-share row (ratio_base: p50 ÷ the job time); slow_reader: W7's memory row.
+enum class row_kind {
+    latency,
+    throughput,
+    spread,
+    memory,
+    scaling,
+    scaling_work,
+    sharing,
+    slow_reader
+};
 
 /// A goal from DESIGN.md: `metric` of the medians compared with `limit`.
 struct goal {

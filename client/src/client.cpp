@@ -350,13 +350,9 @@ private:
             _outbox.bytes(view(call.arguments));
             return;
         }
-        begin_message(_out, {}, client_protocol, command::request);
-        _out.push_back(u64_frame(call.id));
-        _out.push_back(string_frame(call.function));
-        _out.push_back(options_frame(call.options));
         zmq::message_t arguments;
         arguments.copy(const_cast<zmq::message_t&>(call.arguments)); // shares the buffer
-        _out.push_back(std::move(arguments));
+        request_message(_out, call.id, call.function, call.options, std::move(arguments));
         send();
     }
 

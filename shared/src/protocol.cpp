@@ -625,6 +625,16 @@ void begin_message(std::vector<zmq::message_t>& out, std::string_view routing_id
     out.push_back(u8_frame(static_cast<std::uint8_t>(cmd)));
 }
 
+void request_message(std::vector<zmq::message_t>& out, std::uint64_t correlation_id,
+                     std::string_view function, const request_options& options,
+                     zmq::message_t arguments) {
+    begin_message(out, {}, client_protocol, command::request);
+    out.push_back(u64_frame(correlation_id));
+    out.push_back(string_frame(function));
+    out.push_back(options_frame(options));
+    out.push_back(std::move(arguments));
+}
+
 int poll(zmq::pollitem_t* items, std::size_t count, std::chrono::milliseconds timeout) {
     try {
         return zmq::poll(items, count, timeout);

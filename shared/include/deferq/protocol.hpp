@@ -324,6 +324,10 @@ enum class send_outcome : std::uint8_t {
 /// Starts a message: [routing id (when not empty)] [empty] [protocol] [command].
 void begin_message(std::vector<zmq::message_t>& out, std::string_view routing_id,
                    std::string_view protocol, command cmd);
+/// A whole REQUEST from a client (docs/protocol.md §2), its arguments frame taken as it is.
+void request_message(std::vector<zmq::message_t>& out, std::uint64_t correlation_id,
+                     std::string_view function, const request_options& options,
+                     zmq::message_t arguments);
 
 /// zmq::poll that treats an interrupted call (EINTR: a signal arrived) as "nothing ready".
 int poll(zmq::pollitem_t* items, std::size_t count, std::chrono::milliseconds timeout);
