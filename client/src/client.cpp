@@ -2,16 +2,17 @@
 
 #include "broker_message.hpp"
 
+#include "deferq/broker_link.hpp"
 #include "deferq/deadline_heap.hpp"
 #include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
+#include "deferq/mailbox.hpp"
 #include "deferq/random_id.hpp"
 
 #include "deferq/log.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,14 +32,9 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using namespace protocol;
 
-/// The client's I/O thread as an executor: a task queue woken through an eventfd, plus timers.
+/// The client's I/O thread as an executor: a mailbox of tasks, plus timers.
 class loop_executor : public executor, public std::enable_shared_from_this<loop_executor> {
 public:
-    loop_executor() : _fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-        if (_fd < 0) throw std::runtime_error("eventfd failed");
-    }
-    ~loop_executor() override { ::close(_fd); }
-
     void post(std::function<void()> task) override {
         if (!post_internal(task)) task(); // closed: run inline, so callbacks still run exactly once
     }
@@ -55,35 +51,17 @@ public:
     }
 
     /// Queues a task for the I/O thread; false (task not queued) once closed.
-    bool post_internal(std::function<void()> task) {
-        bool was_empty;
-        {
-            std::lock_guard lock(_mutex);
-            if (_closed) return false;
-            was_empty = _tasks.empty();
-            _tasks.push_back(std::move(task));
-        }
-        if (was_empty) {
-            std::uint64_t one = 1;
-            [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
-        }
-        return true;
-    }
+    bool post_internal(std::function<void()> task) { return _tasks.push_unless_closed(task); }
 
     // ---- I/O thread side
     // -------------------------------------------------------------------------
 
     void bind_thread() { _thread = std::this_thread::get_id(); }
-    int fd() const { return _fd; }
+    int fd() const { return _tasks.fd(); }
 
     void run_ready_tasks() {
-        std::uint64_t count;
-        [[maybe_unused]] auto got = ::read(_fd, &count, sizeof count);
         std::deque<std::function<void()>> tasks;
-        {
-            std::lock_guard lock(_mutex);
-            tasks.swap(_tasks);
-        }
+        _tasks.take_all(tasks);
         for (auto& task : tasks)
             run_guarded(task);
     }
@@ -103,18 +81,11 @@ public:
 
     /// No more queued tasks: runs those still waiting, drops timers; later posts run inline.
     void close() {
-        while (true) {
-            std::deque<std::function<void()>> tasks;
-            {
-                std::lock_guard lock(_mutex);
-                if (_tasks.empty()) {
-                    _closed = true;
-                    break;
-                }
-                tasks.swap(_tasks);
-            }
+        std::deque<std::function<void()>> tasks;
+        while (_tasks.take_all_or_close(tasks)) {
             for (auto& task : tasks)
                 run_guarded(task);
+            tasks.clear();
         }
         while (!_timers.empty())
             _timers.pop();
@@ -141,10 +112,7 @@ private:
         }
     };
 
-    int _fd;
-    std::mutex _mutex;
-    std::deque<std::function<void()>> _tasks;
-    bool _closed = false;
+    mailbox<std::function<void()>> _tasks;
     std::atomic<std::thread::id> _thread{};
     std::priority_queue<timer, std::vector<timer>, std::greater<>> _timers; ///< I/O thread only
     std::uint64_t _timer_sequence = 0;
@@ -257,13 +225,13 @@ private:
             };
             if (auto next = _deadlines.next()) until(*next);
             if (auto next = executor->next_timer()) until(*next);
-            zmq::pollitem_t items[] = {{_socket->handle(), 0, ZMQ_POLLIN, 0},
+            zmq::pollitem_t items[] = {{_link->socket().handle(), 0, ZMQ_POLLIN, 0},
                                        {nullptr, executor->fd(), ZMQ_POLLIN, 0}};
             items[1].revents = 0;
             try {
                 protocol::poll(items, 2, wait);
                 if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
-                    for (int i = 0; i < 256 && receive_frames(*_socket, _frames); ++i)
+                    for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
                         on_broker_message();
             } catch (const zmq::error_t& e) {
                 log().error("deferq client: socket error: {}", e.what());
@@ -271,10 +239,10 @@ private:
             if (items[1].revents & ZMQ_POLLIN)
                 executor->run_ready_tasks(); // the eventfd is set whenever tasks wait
             now = clock_type::now();
-            _monitor.loop_tick(now);
+            _link->monitor().loop_tick(now);
             expire_calls(now);
             executor->run_due_timers(now);
-            flush_outbox(); // what this turn sent goes out as one BATCH (§3a)
+            _link->flush(); // what this turn sent goes out as one BATCH (§3a)
             keep_alive(now);
         }
         shut_down();
@@ -289,8 +257,7 @@ private:
         note_deadlines();
         // Always: the broker forgets this client now (and drops what it still holds for it)
         // instead of expiring it later, which would count a clean close as clients_expired.
-        begin_message(_out, {}, client_protocol, command::disconnect);
-        send();
+        _link->send_command(command::disconnect);
         std::vector<std::shared_ptr<pending_call>> calls;
         for (auto& [id, call] : pending)
             calls.push_back(call);
@@ -302,64 +269,39 @@ private:
             call->resolve(nullptr, &failure);
         executor->close();
         // Calls made by callbacks during close() were failed by start_call.
-        _socket->set(zmq::sockopt::linger, 200);
-        _socket.reset();
+        _link->close(std::chrono::milliseconds{200});
     }
 
-    /// A new socket to the broker. The old one is kept until the new one is connected, so that
-    /// a failure (out of file descriptors) leaves the client as it was; it throws zmq::error_t.
+    /// A new socket to the broker (the link keeps the old one when this throws zmq::error_t).
     void connect() {
-        auto socket = std::make_unique<zmq::socket_t>(*_context, zmq::socket_type::dealer);
-        socket->set(zmq::sockopt::routing_id, routing_id);
-        socket->set(zmq::sockopt::linger, 0);
-        socket->set(zmq::sockopt::sndhwm, 0);
-        socket->set(zmq::sockopt::rcvhwm, 0);
-        if (options.curve_keys)
-            curve::make_client(*socket, *options.curve_keys, options.curve_server_key);
-        socket->connect(options.broker);
-        _socket = std::move(socket);
-        _outbox.clear(); // the caller resends every pending call on the new socket
-        auto now = clock_type::now();
-        _monitor.connected(now);
-        begin_message(_out, {}, client_protocol, command::heartbeat);
-        send();
-    }
-
-    /// Sends `_out` (a message in its single form), after what the outbox holds: messages keep
-    /// their order.
-    void send() {
-        flush_outbox();
-        // Never fails: the DEALER has no send limit (sndhwm 0) and queues until connected.
-        [[maybe_unused]] bool sent = send_frames(*_socket, _out);
-        _monitor.sent(clock_type::now());
-    }
-
-    void flush_outbox() {
-        if (_outbox.empty()) return;
-        [[maybe_unused]] bool sent = send_batch(*_socket, _batch_out, {}, client_protocol, _outbox);
-        _monitor.sent(clock_type::now());
+        if (!_link)
+            _link.emplace(*_context, options.broker, client_protocol, options.curve_keys,
+                          options.curve_server_key);
+        _link->connect(routing_id); // the caller resends every pending call on the new socket
+        _link->send_command(command::heartbeat);
     }
 
     void send_request(const pending_call& call) {
-        if (_outbox.full()) flush_outbox();
         if (call.arguments.size() <= max_batched_payload) {
-            _outbox.begin(command::request, 4);
-            _outbox.u64(call.id);
-            _outbox.bytes(call.function);
-            _outbox.options(call.options);
-            _outbox.bytes(view(call.arguments));
+            auto& batch = _link->record();
+            batch.begin(command::request, 4);
+            batch.u64(call.id);
+            batch.bytes(call.function);
+            batch.options(call.options);
+            batch.bytes(view(call.arguments));
             return;
         }
         zmq::message_t arguments;
         arguments.copy(const_cast<zmq::message_t&>(call.arguments)); // shares the buffer
-        request_message(_out, call.id, call.function, call.options, std::move(arguments));
-        send();
+        request_message(_link->message(), call.id, call.function, call.options,
+                        std::move(arguments));
+        _link->send();
     }
 
     void send_cancel(std::uint64_t id) {
-        if (_outbox.full()) flush_outbox();
-        _outbox.begin(command::cancel, 1);
-        _outbox.u64(id);
+        auto& batch = _link->record();
+        batch.begin(command::cancel, 1);
+        batch.u64(id);
     }
 
     void start_call(const std::shared_ptr<pending_call>& call) {
@@ -426,19 +368,15 @@ private:
     }
 
     void keep_alive(clock_type::time_point now) {
-        if (_monitor.heartbeat_due(now)) {
-            begin_message(_out, {}, client_protocol, command::heartbeat);
-            send();
-        }
-        if (_monitor.expired(now)) {
+        if (_link->keep_alive(now)) {
             log().warn("deferq client: broker {} silent for {} ms, reconnecting", options.broker,
-                       _monitor.silence(now).count());
+                       _link->monitor().silence(now).count());
             try {
                 connect();
             } catch (const zmq::error_t& e) {
                 // Out of descriptors, say: keep the old socket and try again after a backoff.
                 log().error("deferq client: cannot reconnect to {}: {}", options.broker, e.what());
-                _monitor.connected(now);
+                _link->monitor().connected(now);
                 return;
             }
             _resend_when_heard = false;
@@ -451,7 +389,7 @@ private:
 
     void on_broker_message() { read_broker_message(_frames, _batch_in, *this); }
 
-    void on_heard() override { _monitor.heard(clock_type::now()); }
+    void on_heard() override { _link->monitor().heard(clock_type::now()); }
 
     void on_reply(std::uint64_t correlation_id, const raw_reply& reply) override {
         auto call = take(correlation_id);
@@ -473,7 +411,7 @@ private:
     }
 
     void on_heartbeat(const broker_heartbeat& heartbeat) override {
-        bool restarted = _monitor.announced(heartbeat);
+        bool restarted = _link->monitor().announced(heartbeat);
         fail_too_large_pending(); // sent before the broker announced a lower limit
         if (std::exchange(_resend_when_heard, false))
             resend_pending("broker answered after its DISCONNECT");
@@ -488,7 +426,7 @@ private:
         // so the first HEARTBEAT on the new connection comes from one that serves (a new
         // instance, or this one when it only forgot us): the calls go then (docs/protocol.md §2).
         log().info("deferq client: broker is going away; reconnecting");
-        _monitor.forget_instance();
+        _link->monitor().forget_instance();
         connect();
         _resend_when_heard = true; // calls made meanwhile too: the broker drops duplicates
     }
@@ -510,7 +448,7 @@ private:
     /// The failure of a call whose arguments exceed the broker's message size limit, which would
     /// drop the connection instead of answering (docs/protocol.md §4, Limits).
     std::optional<Failure> too_large(const pending_call& call) const {
-        auto limit = _monitor.max_message_size();
+        auto limit = _link->monitor().max_message_size();
         if (call.arguments.size() <= limit) return std::nullopt;
         return Failure(error_code::too_large, "the arguments of '" + call.function + "' are " +
                                                   std::to_string(call.arguments.size()) +
@@ -542,12 +480,9 @@ private:
     bool _resend_when_heard = false; ///< a DISCONNECT came: resend at the next HEARTBEAT
     std::atomic<std::uint64_t> _next_id{1};
     std::atomic<std::size_t> _pending_count{0};
-    std::unique_ptr<zmq::socket_t> _socket;
+    std::optional<broker_link> _link; ///< made at the first connect()
     std::vector<zmq::message_t> _frames;
-    std::vector<zmq::message_t> _out;
-    std::vector<zmq::message_t> _batch_out; ///< the BATCH being sent
-    protocol::batch_writer _outbox;         ///< requests and cancels of this turn (§3a)
-    protocol::batch_reader _batch_in;       ///< the BATCH being handled
+    protocol::batch_reader _batch_in; ///< the BATCH being handled
     std::unordered_map<std::uint64_t, std::shared_ptr<pending_call>> _pending;
     deadline_heap<pending_call, &pending_call::deadline> _deadlines; ///< I/O thread only
     std::atomic<std::size_t> _armed_deadlines{0};                    ///< its size, for any thread
@@ -555,7 +490,6 @@ private:
         _armed_deadlines.store(_deadlines.size(), std::memory_order_relaxed);
         if (_deadlines.empty()) _deadlines.shrink();
     }
-    broker_monitor _monitor;
 };
 
 } // namespace detail

@@ -4,6 +4,7 @@
 #include "job_run.hpp"
 #include "worker_message.hpp"
 
+#include "deferq/broker_link.hpp"
 #include "deferq/endpoint.hpp"
 #include "deferq/heartbeat.hpp"
 #include "deferq/mailbox.hpp"
@@ -106,13 +107,13 @@ public:
                    _handlers.size(), _options.concurrency, _options.broker);
         std::deque<outcome> outcomes;
         while (true) {
-            _monitor.loop_tick(clock_type::now());
-            zmq::pollitem_t items[] = {{_socket->handle(), 0, ZMQ_POLLIN, 0},
+            _link->monitor().loop_tick(clock_type::now());
+            zmq::pollitem_t items[] = {{_link->socket().handle(), 0, ZMQ_POLLIN, 0},
                                        {nullptr, _outcomes.fd(), ZMQ_POLLIN, 0},
                                        {nullptr, signals ? signals->fd() : -1, ZMQ_POLLIN, 0}};
             protocol::poll(items, signals ? 3 : 2, std::chrono::milliseconds{_draining ? 20 : 100});
             if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
-                for (int i = 0; i < 256 && receive_frames(*_socket, _frames); ++i)
+                for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
                     on_broker_message();
             _pool.add(_incoming);
             if (items[1].revents & ZMQ_POLLIN)
@@ -121,10 +122,10 @@ public:
                 on_outcome(outcomes.front());
                 outcomes.pop_front();
             }
-            flush_outbox(); // what this turn answered goes out as one BATCH (§3a)
+            _link->flush(); // what this turn answered goes out as one BATCH (§3a)
             if (!_draining && (_stop_requested || (signals && signals->received()))) begin_drain();
             auto now = clock_type::now();
-            _monitor.loop_tick(now);
+            _link->monitor().loop_tick(now);
             if (_draining && (_outstanding == 0 || now >= _drain_deadline)) break;
             keep_alive(now);
         }
@@ -140,67 +141,40 @@ private:
     // --------------------------------------------------------------------------------
 
     void connect() {
-        if (_socket) {
+        if (_link) {
             // Jobs of the old connection are no longer ours: the broker requeued them.
             for (auto& [id, job] : _jobs)
                 job->cancelled = true;
             bump_reconnects();
+        } else {
+            _link.emplace(*_context, _options.broker, worker_protocol, _options.curve_keys,
+                          _options.curve_server_key);
         }
-        _socket = std::make_unique<zmq::socket_t>(*_context, zmq::socket_type::dealer);
-        _socket->set(zmq::sockopt::routing_id, random_routing_id());
-        _socket->set(zmq::sockopt::linger, 0);
-        _socket->set(zmq::sockopt::sndhwm, 0);
-        if (_options.curve_keys)
-            curve::make_client(*_socket, *_options.curve_keys, _options.curve_server_key);
-        _socket->connect(_options.broker);
+        _link->connect(random_routing_id()); // a fresh routing id: a new registration
         ++_generation;
         _outstanding = 0;
         _jobs.clear();
         fail_calls();
-        _outbox.clear(); // answers for the old connection: the broker took those jobs back
         _incoming.clear();
         _current_prefetch = _options.prefetch.value_or(adaptive_prefetch());
-        begin_message(_out, {}, worker_protocol, ready);
-        _out.push_back(string_frame(_options.name));
-        _out.push_back(u32_frame(_options.concurrency));
-        _out.push_back(u32_frame(_current_prefetch));
+        auto& ready_message = _link->begin(ready);
+        ready_message.push_back(string_frame(_options.name));
+        ready_message.push_back(u32_frame(_options.concurrency));
+        ready_message.push_back(u32_frame(_current_prefetch));
         for (const auto& [name, handler] : _handlers)
-            _out.push_back(string_frame(name));
-        send();
-        auto now = clock_type::now();
-        _monitor.connected(now);
-        _last_credit = now;
-        if (_draining) send_command(command::drain);
+            ready_message.push_back(string_frame(name));
+        _link->send();
+        _last_credit = clock_type::now();
+        if (_draining) _link->send_command(command::drain);
     }
 
     void bump_reconnects() { counters.reconnects.fetch_add(1, std::memory_order_relaxed); }
 
-    /// Sends `_out` (a message in its single form), after what the outbox holds: messages keep
-    /// their order.
-    void send() {
-        flush_outbox();
-        // Never fails: the DEALER has no send limit (sndhwm 0) and queues until connected.
-        [[maybe_unused]] bool sent = send_frames(*_socket, _out);
-        _monitor.sent(clock_type::now());
-    }
-
-    void flush_outbox() {
-        if (_outbox.empty()) return;
-        [[maybe_unused]] bool sent = send_batch(*_socket, _batch_out, {}, worker_protocol, _outbox);
-        _monitor.sent(clock_type::now());
-    }
-
-    void send_command(command cmd) {
-        begin_message(_out, {}, worker_protocol, cmd);
-        send();
-    }
-
     /// Heartbeats and broker liveness (docs/protocol.md §4).
     void keep_alive(clock_type::time_point now) {
-        if (_monitor.heartbeat_due(now)) send_command(command::heartbeat);
-        if (_monitor.expired(now)) {
+        if (_link->keep_alive(now)) {
             log().warn("worker {}: broker silent for {} ms, reconnecting", _options.name,
-                       _monitor.silence(now).count());
+                       _link->monitor().silence(now).count());
             connect();
         }
         if (!_options.prefetch && !_draining && now - _last_credit >= progress_interval) {
@@ -210,9 +184,8 @@ private:
             if (wanted != _current_prefetch) {
                 bool fell = wanted < _current_prefetch;
                 _current_prefetch = wanted;
-                begin_message(_out, {}, worker_protocol, command::credit);
-                _out.push_back(u32_frame(wanted));
-                send();
+                _link->begin(command::credit).push_back(u32_frame(wanted));
+                _link->send();
                 if (fell) hand_back_beyond(wanted);
             }
             _last_credit = now;
@@ -263,10 +236,10 @@ private:
 
     // ---- what the broker says (worker_message_sink)
 
-    void on_heard() override { _monitor.heard(clock_type::now()); }
+    void on_heard() override { _link->monitor().heard(clock_type::now()); }
 
     void on_heartbeat(const broker_heartbeat& beat) override {
-        if (_monitor.announced(beat)) {
+        if (_link->monitor().announced(beat)) {
             log().info("worker {}: broker restarted, registering again", _options.name);
             connect();
         }
@@ -274,7 +247,7 @@ private:
 
     void on_disconnect() override {
         log().info("worker {}: broker asked to reconnect", _options.name);
-        _monitor.forget_instance();
+        _link->monitor().forget_instance();
         connect();
     }
 
@@ -332,19 +305,19 @@ private:
 
     void send_error(std::uint64_t job_id, error_code code, std::string_view type,
                     std::string_view message) {
-        if (_outbox.full()) flush_outbox();
         std::string cut_type, cut_message; // an over-long text would make the ERROR malformed
-        _outbox.begin(command::error, 4);
-        _outbox.u64(job_id);
-        _outbox.u8(static_cast<std::uint8_t>(code));
-        _outbox.bytes(cut_text(type, cut_type));
-        _outbox.bytes(cut_text(message, cut_message));
+        auto& batch = _link->record();
+        batch.begin(command::error, 4);
+        batch.u64(job_id);
+        batch.u8(static_cast<std::uint8_t>(code));
+        batch.bytes(cut_text(type, cut_type));
+        batch.bytes(cut_text(message, cut_message));
     }
 
     /// A result the broker would refuse (its message size limit) becomes a too_large ERROR: the
     /// caller learns why, and the slot is free again (docs/protocol.md §4, Limits).
     bool refuse_too_large(const job_record& job, const zmq::message_t& result) {
-        auto limit = _monitor.max_message_size();
+        auto limit = _link->monitor().max_message_size();
         if (result.size() <= limit) return false;
         auto refused = counters.results_too_large.fetch_add(1, std::memory_order_relaxed) + 1;
         auto why = "the result of '" + job.function + "' is " + std::to_string(result.size()) +
@@ -357,9 +330,9 @@ private:
     }
 
     void decline(const std::shared_ptr<job_record>& job) {
-        begin_message(_out, {}, worker_protocol, command::decline);
-        _out.push_back(u64_frame(job->id));
-        send();
+        _link->begin(command::decline);
+        _link->message().push_back(u64_frame(job->id));
+        _link->send();
         _jobs.erase(job->id);
         --_outstanding;
     }
@@ -391,17 +364,17 @@ private:
             return;
         }
         if (result.what == outcome::kind::wait) { // its slot may take another job (§3b)
-            begin_message(_out, {}, worker_protocol, command::wait);
-            _out.push_back(u64_frame(job.id));
-            return send();
+            _link->begin(command::wait);
+            _link->message().push_back(u64_frame(job.id));
+            return _link->send();
         }
         if (result.what == outcome::kind::progress) {
-            begin_message(_out, {}, worker_protocol, command::progress);
-            _out.push_back(u64_frame(job.id));
-            _out.push_back(f64_frame(result.fraction));
+            _link->begin(command::progress);
+            _link->message().push_back(u64_frame(job.id));
+            _link->message().push_back(f64_frame(result.fraction));
             std::string cut;
-            _out.push_back(string_frame(cut_text(result.message, cut)));
-            return send();
+            _link->message().push_back(string_frame(cut_text(result.message, cut)));
+            return _link->send();
         }
         if (result.service_time.count() > 0) {
             auto sample = static_cast<double>(result.service_time.count());
@@ -413,15 +386,15 @@ private:
         } else if (result.what == outcome::kind::reply) {
             counters.jobs_done.fetch_add(1, std::memory_order_relaxed);
             if (result.payload.size() <= max_batched_payload) {
-                if (_outbox.full()) flush_outbox();
-                _outbox.begin(command::reply, 2);
-                _outbox.u64(job.id);
-                _outbox.bytes(view(result.payload));
+                auto& batch = _link->record();
+                batch.begin(command::reply, 2);
+                batch.u64(job.id);
+                batch.bytes(view(result.payload));
             } else {
-                begin_message(_out, {}, worker_protocol, command::reply);
-                _out.push_back(u64_frame(job.id));
-                _out.push_back(std::move(result.payload));
-                send();
+                _link->begin(command::reply);
+                _link->message().push_back(u64_frame(job.id));
+                _link->message().push_back(std::move(result.payload));
+                _link->send();
             }
         } else {
             if (result.code == error_code::cancelled)
@@ -464,20 +437,20 @@ private:
             return answer(std::move(call.resolve),
                           Failure(error_code::cancelled, "the job that made this call has ended"));
         _calls[call.call_id] = {job->id, std::move(call.resolve)};
-        begin_message(_out, {}, worker_protocol, command::call);
-        _out.push_back(u64_frame(job->id));
-        _out.push_back(u64_frame(call.call_id));
-        _out.push_back(string_frame(call.message));
-        _out.push_back(options_frame(to_request_options(call.options)));
-        _out.push_back(std::move(call.payload));
-        send();
+        _link->begin(command::call);
+        _link->message().push_back(u64_frame(job->id));
+        _link->message().push_back(u64_frame(call.call_id));
+        _link->message().push_back(string_frame(call.message));
+        _link->message().push_back(options_frame(to_request_options(call.options)));
+        _link->message().push_back(std::move(call.payload));
+        _link->send();
     }
 
     void cancel_call(std::uint64_t call_id) {
         if (_calls.erase(call_id) == 0) return; // answered already
-        begin_message(_out, {}, worker_protocol, command::cancel);
-        _out.push_back(u64_frame(call_id));
-        send(); // the Deferred has failed with cancelled already
+        _link->begin(command::cancel);
+        _link->message().push_back(u64_frame(call_id));
+        _link->send(); // the Deferred has failed with cancelled already
     }
 
     /// The broker's answer to a call (REPLY, or ERROR about it).
@@ -522,7 +495,7 @@ private:
     void begin_drain() {
         _draining = true;
         _drain_deadline = clock_type::now() + _options.drain_timeout;
-        send_command(command::drain);
+        _link->send_command(command::drain);
         auto not_started = _pool.take_beyond(0);
         std::reverse(not_started.begin(), not_started.end()); // oldest first, as they came
         for (auto& job : not_started)
@@ -539,28 +512,23 @@ private:
             for (auto& [id, job] : _jobs)
                 job->cancelled = true;
         }
-        send_command(command::disconnect);
+        _link->send_command(command::disconnect);
         _pool.stop();
-        _socket->set(zmq::sockopt::linger, 1000); // let DISCONNECT reach the broker
-        _socket.reset();
+        _link->close(std::chrono::seconds{1}); // let DISCONNECT reach the broker
         log().info("worker {} stopped", _options.name);
     }
 
     std::unique_ptr<zmq::context_t> _own_context;
     zmq::context_t* _context;
     std::map<std::string, bound_handler, std::less<>> _handlers;
-    std::unique_ptr<zmq::socket_t> _socket;
+    std::optional<broker_link> _link; ///< made at the first connect()
     std::vector<zmq::message_t> _frames;
-    std::vector<zmq::message_t> _out;
-    std::vector<zmq::message_t> _batch_out;             ///< the BATCH being sent
-    protocol::batch_writer _outbox;                     ///< answers of this turn (§3a)
     protocol::batch_reader _batch_in;                   ///< the BATCH being handled
     std::vector<std::shared_ptr<job_record>> _incoming; ///< jobs of this turn, for the pool
     std::unordered_map<std::uint64_t, std::shared_ptr<job_record>>
         _jobs; ///< received, not answered
     std::size_t _outstanding = 0;
     std::uint64_t _generation = 0;
-    broker_monitor _monitor;
     clock_type::time_point _last_credit{};
     std::uint32_t _current_prefetch = 0;
     double _mean_service_ns = 0;

@@ -23,10 +23,15 @@ public:
     mailbox& operator=(const mailbox&) = delete;
 
     /// Any thread. Wakes the consumer only when the queue was empty.
-    void push(T item) {
+    void push(T item) { push_unless_closed(item); }
+
+    /// Any thread: as push, unless the consumer closed the mailbox: then false, and `item` is left
+    /// as it was (the caller may run it itself).
+    bool push_unless_closed(T& item) {
         bool was_empty;
         {
             std::lock_guard lock(_mutex);
+            if (_closed) return false;
             was_empty = _items.empty();
             _items.push_back(std::move(item));
         }
@@ -34,6 +39,21 @@ public:
             std::uint64_t one = 1;
             [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
         }
+        return true;
+    }
+
+    /// Consumer only: as take_all; when nothing waits, closes the mailbox instead (later pushes
+    /// fail) and returns false.
+    bool take_all_or_close(std::deque<T>& out) {
+        std::lock_guard lock(_mutex);
+        if (_items.empty()) {
+            _closed = true;
+            return false;
+        }
+        for (auto& item : _items)
+            out.push_back(std::move(item));
+        _items.clear();
+        return true;
     }
 
     /// Consumer only: moves every queued item into `out` (appending) and clears the wake-up.
@@ -57,6 +77,7 @@ private:
     int _fd;
     std::mutex _mutex;
     std::deque<T> _items;
+    bool _closed = false;
 };
 
 } // namespace deferq

@@ -1,0 +1,71 @@
+#pragma once
+/// A peer's connection to the broker, the same for a client and a worker: a DEALER socket with no
+/// send or receive limit (what flows is bounded by calls, credits and budgets), the messages of
+/// one loop turn collected into one BATCH (docs/protocol.md §3a), and the broker's liveness:
+/// heartbeats both ways and the silence after which the peer reconnects (§4). Owned by the peer's
+/// I/O thread.
+
+#include "deferq/curve.hpp"
+#include "deferq/heartbeat.hpp"
+#include "deferq/protocol.hpp"
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deferq {
+
+class broker_link {
+public:
+    using clock_type = std::chrono::steady_clock;
+
+    /// `protocol`: the peer's protocol id (DFQC01 or DFQW01).
+    broker_link(zmq::context_t& context, std::string endpoint, std::string_view protocol,
+                std::optional<curve::key_pair> curve_keys, std::string curve_server_key);
+
+    /// A new socket to the broker with `routing_id`. The old one is kept until the new one is
+    /// connected, so that a failure (zmq::error_t: out of file descriptors) leaves the link as it
+    /// was. What was batched for the old socket is dropped.
+    void connect(const std::string& routing_id);
+    zmq::socket_t& socket() { return *_socket; }
+
+    /// Starts the message send() sends: [empty] [protocol] [cmd]; the caller appends the body.
+    std::vector<zmq::message_t>& begin(protocol::command cmd);
+    /// The message being built (for encoders that start it themselves).
+    std::vector<zmq::message_t>& message() { return _out; }
+    /// Sends the message being built, after what is batched: messages keep their order. Never
+    /// fails: the DEALER queues until connected.
+    void send();
+    void send_command(protocol::command cmd);
+    /// The BATCH of this turn, with room for one more record (a full one is sent first).
+    protocol::batch_writer& record();
+    /// Sends what is batched, as one BATCH.
+    void flush();
+
+    broker_monitor& monitor() { return _monitor; }
+    const broker_monitor& monitor() const { return _monitor; }
+    /// A HEARTBEAT when one is due. True when the broker has been silent past its expiry: the
+    /// peer reconnects (each its own way).
+    [[nodiscard]] bool keep_alive(clock_type::time_point now);
+    /// Closes the socket, waiting up to `linger` for what it still has to send.
+    void close(std::chrono::milliseconds linger);
+
+private:
+    zmq::context_t& _context;
+    std::string _endpoint;
+    std::string_view _protocol;
+    std::optional<curve::key_pair> _curve_keys;
+    std::string _curve_server_key;
+    std::unique_ptr<zmq::socket_t> _socket;
+    std::vector<zmq::message_t> _out;
+    std::vector<zmq::message_t> _batch_out; ///< the BATCH being sent
+    protocol::batch_writer _batch;          ///< this turn's records
+    broker_monitor _monitor;
+};
+
+} // namespace deferq

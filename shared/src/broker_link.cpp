@@ -1,0 +1,61 @@
+#include "deferq/broker_link.hpp"
+
+namespace deferq {
+
+broker_link::broker_link(zmq::context_t& context, std::string endpoint, std::string_view protocol,
+                         std::optional<curve::key_pair> curve_keys, std::string curve_server_key)
+    : _context(context), _endpoint(std::move(endpoint)), _protocol(protocol),
+      _curve_keys(std::move(curve_keys)), _curve_server_key(std::move(curve_server_key)) {}
+
+void broker_link::connect(const std::string& routing_id) {
+    auto socket = std::make_unique<zmq::socket_t>(_context, zmq::socket_type::dealer);
+    socket->set(zmq::sockopt::routing_id, routing_id);
+    socket->set(zmq::sockopt::linger, 0);
+    socket->set(zmq::sockopt::sndhwm, 0);
+    socket->set(zmq::sockopt::rcvhwm, 0);
+    if (_curve_keys) curve::make_client(*socket, *_curve_keys, _curve_server_key);
+    socket->connect(_endpoint);
+    _socket = std::move(socket);
+    _batch.clear();
+    _monitor.connected(clock_type::now());
+}
+
+std::vector<zmq::message_t>& broker_link::begin(protocol::command cmd) {
+    protocol::begin_message(_out, {}, _protocol, cmd);
+    return _out;
+}
+
+void broker_link::send() {
+    flush();
+    [[maybe_unused]] bool sent = protocol::send_frames(*_socket, _out);
+    _monitor.sent(clock_type::now());
+}
+
+void broker_link::send_command(protocol::command cmd) {
+    begin(cmd);
+    send();
+}
+
+protocol::batch_writer& broker_link::record() {
+    if (_batch.full()) flush();
+    return _batch;
+}
+
+void broker_link::flush() {
+    if (_batch.empty()) return;
+    [[maybe_unused]] bool sent = protocol::send_batch(*_socket, _batch_out, {}, _protocol, _batch);
+    _monitor.sent(clock_type::now());
+}
+
+bool broker_link::keep_alive(clock_type::time_point now) {
+    if (_monitor.heartbeat_due(now)) send_command(protocol::command::heartbeat);
+    return _monitor.expired(now);
+}
+
+void broker_link::close(std::chrono::milliseconds linger) {
+    if (!_socket) return;
+    _socket->set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+    _socket.reset();
+}
+
+} // namespace deferq
