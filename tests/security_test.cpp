@@ -66,6 +66,9 @@ TEST_CASE("CURVE: only allow-listed clients call and only allow-listed workers s
     };
     deferq::Client legit(secure(client_key));
     CHECK(legit.call<double>("add", 40, 2).get(10s) == 42);
+    // A job calls the cluster through its worker's own connection, under CURVE with the worker's
+    // key: nothing more to configure (docs/protocol.md §3b).
+    CHECK(legit.call<std::int64_t>("fib_task", 8).get(30s) == 21);
 
     auto status = [&] {
         auto reply = legit.call_with<deferq::msgpack_value>({.timeout = 10s}, "mmi.status").get();
