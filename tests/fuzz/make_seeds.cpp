@@ -92,6 +92,23 @@ std::map<std::string, std::string> broker_seeds() {
         seeds["reference"] = s.text;
     }
     {
+        session s; // calls from inside a job (docs/protocol.md §3b): CALL, WAIT, a worker's CANCEL
+        s.add(worker0 | header | step, ready("w", 1, {"f"}));
+        s.add(client0 | header | step, request(1, "f", bytes(codec::encode_args(1))));
+        s.add(worker0 | header | patch | step, {cmd(command::wait), u64(0)});
+        frames call{cmd(command::call), u64(0)};
+        auto body = request_body(11, "f", bytes(codec::encode_args(2)));
+        call.insert(call.end(), body.begin(), body.end());
+        s.add(worker0 | header | patch | step, call);
+        s.add(worker0 | header | patch | step,
+              {cmd(command::reply), u64(0), bytes(codec::encode_value(2))});
+        call[2] = u64(12); // a second call, for a job it does not run: refused
+        s.add(worker0 | header | step, call);
+        s.add(worker0 | header | step, {cmd(command::cancel), u64(12)});
+        s.add(client0 | header | step, {cmd(command::cancel), u64(1)});
+        seeds["calls-from-jobs"] = s.text;
+    }
+    {
         session s; // progress, error, credit, decline, drain, disconnect
         s.add(client0 | header, request(7, "f", bytes(codec::encode_args(1))));
         s.add(client1 | header | step, request(7, "f", bytes(codec::encode_args(2))));
