@@ -160,22 +160,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     fuzz_client client;
     protocol::batch_reader batch;
-    fuzz::input_reader in(data, size);
-    std::vector<zmq::message_t> frames;
-    for (int count = 0; !in.done() && count < 512; ++count) {
-        auto message = in.next();
-        std::vector<std::string> parts;
-        if (message.op & 1u) {
-            parts.push_back("");
-            parts.push_back("DFQC01");
-        }
-        parts.insert(parts.end(), message.frames.begin(), message.frames.end());
-        if ((message.op & 2u) && parts.size() > 3)
-            parts[3] = std::string(protocol::view(protocol::u64_frame(1 + (message.op >> 4) % 8)));
-        frames.clear();
-        for (const auto& part : parts)
-            frames.emplace_back(part.data(), part.size());
+    fuzz::for_each_message(data, size, "DFQC01", [&](std::vector<zmq::message_t>& frames) {
         detail::read_broker_message(frames, batch, client);
-    }
+    });
     return 0;
 }

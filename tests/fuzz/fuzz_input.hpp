@@ -8,6 +8,10 @@
 /// A message cut short by the end of the input keeps the frames read so far (the last one may be
 /// shorter than its length says). Parsing never fails: every byte string is some input.
 
+#include "deferq/protocol.hpp"
+
+#include <zmq.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +53,32 @@ private:
     std::size_t _size;
     std::size_t _at = 0;
 };
+
+/// The messages of an input as a peer's DEALER receives them from the broker, up to 512, each
+/// handed to `read(frames)`. Op byte: bit 0 prepends the header (the empty delimiter and
+/// `protocol_id`); bit 1 replaces frame 3 (the first after the command) with a u64 (little
+/// endian, as the protocol's integers) of 1 + (op >> 4) % 8: an id the target has pending.
+template <typename Read>
+void for_each_message(const std::uint8_t* data, std::size_t size, std::string_view protocol_id,
+                      Read&& read) {
+    input_reader in(data, size);
+    std::vector<zmq::message_t> frames;
+    for (int count = 0; !in.done() && count < 512; ++count) {
+        auto message = in.next();
+        std::vector<std::string> parts;
+        if (message.op & 1u) {
+            parts.push_back("");
+            parts.push_back(std::string(protocol_id));
+        }
+        parts.insert(parts.end(), message.frames.begin(), message.frames.end());
+        if ((message.op & 2u) && parts.size() > 3)
+            parts[3] = std::string(protocol::view(protocol::u64_frame(1 + (message.op >> 4) % 8)));
+        frames.clear();
+        for (const auto& part : parts)
+            frames.emplace_back(part.data(), part.size());
+        read(frames);
+    }
+}
 
 /// Appends one message in the input format (for seeds).
 inline void write_message(std::string& out, std::uint8_t op,
