@@ -108,7 +108,6 @@ void broker_core::accept_call(client_record& client, tenant_record& tenant,
         if (parent->deadline.linked())
             deadline =
                 deadline ? std::min(*deadline, parent->deadline.when) : parent->deadline.when;
-        j.parent = parent->id;
         _jobs.add_child(parent->id, j.id);
     }
     if (deadline) {
@@ -504,7 +503,7 @@ void broker_core::fail_job(job& j, error_code code, std::string_view message) {
 
 void broker_core::forget(job& j) {
     end_children(j);
-    if (j.parent) _jobs.remove_child(j.parent, j.id);
+    _jobs.remove_child(j.id);
     _deadlines.disarm(j);
     auto* tenant = j.tenant;
     _jobs.erase(j);

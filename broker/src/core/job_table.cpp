@@ -64,7 +64,16 @@ void job_table::erase(job& j) {
     _jobs.erase(j.id);
 }
 
-void job_table::remove_child(std::uint64_t parent, std::uint64_t child) {
+std::uint64_t job_table::parent_of(std::uint64_t child) const {
+    if (_parent_of.empty()) return 0; // on every job's end: most jobs make no calls
+    auto found = _parent_of.find(child);
+    return found == _parent_of.end() ? 0 : found->second;
+}
+
+void job_table::remove_child(std::uint64_t child) {
+    auto parent = parent_of(child);
+    if (parent == 0) return;
+    _parent_of.erase(child);
     auto found = _children.find(parent);
     if (found == _children.end()) return;
     found->second.erase(child);

@@ -71,8 +71,15 @@ public:
     void release(worker_record& worker, std::uint64_t id);
 
     // ---- families: the calls a job's handler made (docs/protocol.md §3b)
-    void add_child(std::uint64_t parent, std::uint64_t child) { _children[parent].insert(child); }
-    void remove_child(std::uint64_t parent, std::uint64_t child);
+    void add_child(std::uint64_t parent, std::uint64_t child) {
+        _children[parent].insert(child);
+        _parent_of[child] = parent;
+    }
+    /// The job that made `child`'s call; 0 for a client's call. (Kept beside the job records, not
+    /// in them: most jobs have no parent, and a queued job's size is what W4 measures.)
+    std::uint64_t parent_of(std::uint64_t child) const;
+    /// `child` ended: it leaves its parent's children.
+    void remove_child(std::uint64_t child);
     /// The job's children still known, taken out of the index.
     std::vector<std::uint64_t> take_children(std::uint64_t parent);
 
@@ -93,6 +100,7 @@ private:
     std::unordered_map<std::uint64_t, job> _jobs;
     /// Parent job → its live children; only jobs that made calls have an entry.
     std::unordered_map<std::uint64_t, std::unordered_set<std::uint64_t>> _children;
+    std::unordered_map<std::uint64_t, std::uint64_t> _parent_of; ///< child → parent
     string_map<std::unique_ptr<function_record>> _functions;
     std::uint64_t _next_id;
     std::uint64_t _queued_bytes = 0;

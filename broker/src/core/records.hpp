@@ -103,13 +103,12 @@ struct job {
     std::uint8_t priority = 0;
     std::uint8_t max_attempts = 0;
     job_state state = job_state::queued;
-    std::uint32_t attempts = 0;
+    bool waiting = false;       ///< held, its handler waits on a Deferred: it takes no slot (WAIT)
+    std::uint16_t attempts = 0; ///< dispatches (at most max_attempts, a u8, plus declines)
     tenant_record* tenant = nullptr; ///< whose share it is served from
     queue_link link;                 ///< its place in its queue, while queued
     worker_record* worker = nullptr; ///< the worker that holds it (running or abandoned)
     time_point since{};              ///< queued: when it was queued; else when it was dispatched
-    std::uint64_t parent = 0;        ///< the job whose handler made this call (0: a client's call)
-    bool waiting = false; ///< held, its handler waits on a Deferred: it takes no slot (WAIT)
 };
 
 struct worker_record {
