@@ -154,26 +154,24 @@ void socket_outbox::hold(client_record& client) {
     if (held.messages.empty()) _holding.push_back(&client);
     held.messages.push_back(std::move(_frames));
     _frames.clear();
-    held.bytes += bytes;
-    if (client.tenant) client.tenant->reply_bytes += bytes;
-    _held_bytes += bytes;
     bump(_counters.replies_held);
-    held_changed(client);
+    held_changed(client, static_cast<std::int64_t>(bytes));
 }
 
 void socket_outbox::drop_held(client_record& client) {
     auto& held = client.held;
     if (held.messages.empty()) return;
     _counters.replies_dropped += held.messages.size();
-    if (client.tenant) client.tenant->reply_bytes -= held.bytes;
-    _held_bytes -= held.bytes;
     held.messages.clear();
-    held.bytes = 0;
     std::erase(_holding, &client);
-    held_changed(client);
+    held_changed(client, -static_cast<std::int64_t>(held.bytes));
 }
 
-void socket_outbox::held_changed(client_record& client) {
+void socket_outbox::held_changed(client_record& client, std::int64_t bytes) {
+    // The one place the three counts move: the client's, its tenant's, the broker's.
+    client.held.bytes += static_cast<std::uint64_t>(bytes);
+    if (client.tenant) client.tenant->reply_bytes += static_cast<std::uint64_t>(bytes);
+    _held_bytes += static_cast<std::uint64_t>(bytes);
     if (std::exchange(client.held.listed, true)) return;
     _held_changes.push_back(&client);
 }
@@ -189,11 +187,8 @@ void socket_outbox::send_held() {
             outcome = protocol::try_send_frames(socket(client.endpoint), message);
             if (outcome != send_outcome::sent) break;
             held.messages.pop_front();
-            held.bytes -= bytes;
-            if (client.tenant) client.tenant->reply_bytes -= bytes;
-            _held_bytes -= bytes;
             client.last_sent = _now;
-            held_changed(client);
+            held_changed(client, -static_cast<std::int64_t>(bytes));
         }
         if (outcome == send_outcome::gone) {
             bump(_counters.undeliverable);

@@ -79,7 +79,9 @@ private:
     void hold(client_record& client);
     /// Drops what `client` holds (counted as replies_dropped).
     void drop_held(client_record& client);
-    void held_changed(client_record& client);
+    /// `bytes` more (or fewer) are held for `client`: its count, its tenant's and the broker's
+    /// follow, and the client is listed for the core's review.
+    void held_changed(client_record& client, std::int64_t bytes);
 
     /// A DISCONNECT that found no room: sent when it can, or dropped after parting_retry.
     struct parting {

@@ -50,7 +50,6 @@ client_record& broker_core::caller_of(worker_record& worker) {
         caller.routing_id = worker.routing_id;
         caller.dialect = &calling_worker_dialect();
         caller.endpoint = side::worker;
-        caller.as_worker = &worker;
     }
     return *worker.caller;
 }

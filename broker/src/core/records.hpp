@@ -146,8 +146,7 @@ struct worker_record {
 
 struct client_record {
     std::string routing_id;
-    side endpoint = side::client;       ///< side::worker: a worker calling from inside its jobs
-    worker_record* as_worker = nullptr; ///< that worker, for side::worker
+    side endpoint = side::client; ///< side::worker: a worker calling from inside its jobs
     const peer_dialect* dialect = nullptr;
     tenant_record* tenant = nullptr;
     time_point last_seen{};
