@@ -31,7 +31,7 @@ done
 cat "$dir/table"
 grep -q "W3 skipped" "$dir/bench.err" || { echo "W3 was not reported as skipped"; exit 1; }
 rows=$(grep -c "deferq: .*the broker at $clients" "$dir/table" || true)
-[ "$rows" = 3 ] || { echo "expected 3 deferq rows through $clients, found $rows"; exit 1; }
+[ "$rows" = 6 ] || { echo "expected 6 deferq rows through $clients, found $rows"; exit 1; }
 # The calls went through that broker: its workers ran them.
 done_jobs=$("$cli_bin" --broker "$clients" status --json |
     /usr/bin/python3 -c 'import json,sys; print(sum(w["jobs_done"] for w in json.load(sys.stdin)["workers"]))')

@@ -15,6 +15,7 @@ namespace deferq::bench {
 enum class anchor_kind {
     raw,   ///< DEALER ↔ ROUTER server: frames [id][args]
     proxy, ///< DEALER → zmq::proxy → REP servers: frames [empty][id][args] (REP's envelope)
+    plain_proxy, ///< DEALER → zmq::proxy → DEALER workers (plain_proxy.hpp): frames [id][args]
 };
 
 /// `clients` threads, each with its own DEALER on `context` and at most `window` calls in flight,

@@ -3,12 +3,15 @@
 // table. docs/performance.md explains the workloads, the anchors and what limits each figure.
 
 #include "add_call.hpp"
-#include "anchor_load.hpp"
 #include "anchor_server.hpp"
+#include "big_args.hpp"
 #include "cluster.hpp"
 #include "deferq_load.hpp"
+#include "phase.hpp"
+#include "plain_proxy.hpp"
 #include "report.hpp"
 #include "sharing_load.hpp"
+#include "small_calls.hpp"
 
 #include "deferq/log.hpp"
 
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -28,293 +32,6 @@ namespace {
 
 using namespace deferq::bench;
 using namespace std::chrono_literals;
-
-/// How much each workload does (DESIGN.md "Performance"; --quick shrinks it for CI).
-struct plan {
-    std::uint64_t latency_calls = 5'000;
-    std::uint64_t throughput_calls = 200'000;
-    unsigned spread_jobs = 40;
-    unsigned spread_workers = 4;
-    std::int64_t spread_job_ms = 100;
-    std::uint64_t memory_jobs = 1'000'000;
-    std::uint64_t warmup_calls = 2'000;
-    std::uint64_t cpu_jobs = 1'000;         ///< W5: count_primes(0, cpu_primes_below) jobs
-    std::int64_t cpu_primes_below = 40'000; ///< about 2 ms of one CPU per job
-    std::uint64_t sleep_jobs = 400;         ///< W5: sleep_ms(sleep_job_ms) jobs
-    std::int64_t sleep_job_ms = 5;
-    std::chrono::seconds run_limit{180}; ///< no single run may take longer
-};
-
-plan quick_plan() {
-    return {.latency_calls = 300,
-            .throughput_calls = 5'000,
-            .spread_jobs = 8,
-            .spread_workers = 4,
-            .spread_job_ms = 100,
-            .memory_jobs = 50'000,
-            .warmup_calls = 300,
-            .cpu_jobs = 100,
-            .cpu_primes_below = 40'000,
-            .sleep_jobs = 40,
-            .sleep_job_ms = 5,
-            .run_limit = 20s};
-}
-
-/// What every phase needs.
-struct bench_setup {
-    plan counts;
-    program_paths programs;
-    std::string log_dir;
-    zmq::context_t& context;
-    unsigned repeats;
-    std::string broker; ///< a running broker's client endpoint (--broker), or empty: start one
-};
-
-void progress(const std::string& text) {
-    std::cerr << "deferq-bench: " << text << std::endl;
-}
-
-std::string grouped(std::uint64_t value) {
-    auto digits = std::to_string(value);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return out;
-}
-
-figures figures_of(const load_result& result) {
-    figures out;
-    auto latencies = summarize(result);
-    out.calls_per_second = result.calls_per_second();
-    out.p50_us = latencies.p50_us;
-    out.p99_us = latencies.p99_us;
-    out.calls = result.calls;
-    out.failures = result.failures;
-    out.error = result.error;
-    return out;
-}
-
-/// The processes of a system under test besides this one (the caller): the hop between caller and
-/// servers (the broker or the proxy; -1 for none) and the servers.
-struct process_parts {
-    pid_t hop;
-    std::vector<pid_t> servers;
-};
-
-/// Runs a load and adds the CPU time each part used per answered call to its figures.
-template <typename Run> figures with_cpu(const process_parts& parts, Run&& run) {
-    auto servers_cpu = [&] {
-        std::chrono::microseconds total{0};
-        for (auto pid : parts.servers)
-            total += cpu_time(pid);
-        return total;
-    };
-    auto self = ::getpid();
-    auto client_before = cpu_time(self), servers_before = servers_cpu();
-    auto hop_before = parts.hop > 0 ? cpu_time(parts.hop) : std::chrono::microseconds{0};
-    auto out = figures_of(run());
-    if (out.calls == 0) return out;
-    auto per_call = [&](std::chrono::microseconds used) {
-        return static_cast<double>(used.count()) / static_cast<double>(out.calls);
-    };
-    out.cpu_client_us = per_call(cpu_time(self) - client_before);
-    if (!parts.servers.empty()) out.cpu_servers_us = per_call(servers_cpu() - servers_before);
-    if (parts.hop > 0) out.cpu_hop_us = per_call(cpu_time(parts.hop) - hop_before);
-    return out;
-}
-
-/// Runs one measurement; an exception becomes the run's error (the table still prints).
-template <typename Run> figures measure(const std::string& label, Run&& run) {
-    progress(label);
-    try {
-        return run();
-    } catch (const std::exception& e) {
-        figures failed;
-        failed.error = e.what();
-        return failed;
-    }
-}
-
-/// Gives every row that has fewer than `repeats` runs an errored run, so that a failed phase shows.
-void mark_failed(std::vector<row>& rows, unsigned repeats, const std::string& error) {
-    for (auto& r : rows)
-        while (r.runs.size() < repeats) {
-            figures failed;
-            failed.error = error;
-            r.runs.push_back(failed);
-        }
-}
-
-/// deferq ÷ anchor: p50 ÷ p50 for latency rows, calls/s ÷ calls/s for throughput rows.
-void compare(figures& deferq, const figures& proxy, const figures& raw, row_kind kind) {
-    if (kind == row_kind::latency) {
-        deferq.ratio_proxy = deferq.p50_us / proxy.p50_us;
-        deferq.ratio_raw = deferq.p50_us / raw.p50_us;
-    } else {
-        deferq.ratio_proxy = deferq.calls_per_second / proxy.calls_per_second;
-        deferq.ratio_raw = deferq.calls_per_second / raw.calls_per_second;
-    }
-}
-
-// ---- W1 and W2: deferq against the anchors ------------------------------------------------------
-
-std::vector<row> latency_and_throughput(const bench_setup& setup, bool latency, bool throughput) {
-    const auto& counts = setup.counts;
-    auto w1 = "W1 latency: " + grouped(counts.latency_calls) + " sequential add calls, 1 client";
-    auto w2 = "W2 throughput: " + grouped(counts.throughput_calls) +
-              " add calls, 1 client × 100 in flight";
-    auto w2x4 = "W2 throughput: " + grouped(counts.throughput_calls) +
-                " add calls, 4 clients × 25 in flight";
-    goal latency_goal{"p50 ≤ 1.25× proxy", &figures::ratio_proxy, 1.25, true};
-    const std::string deferq_system =
-        setup.broker.empty() ? "2 workers" : "the broker at " + setup.broker;
-    goal throughput_goal{"calls/s ≥ 0.70× proxy", &figures::ratio_proxy, 0.70, false};
-    // One block of rows per workload: raw anchor, proxy anchor, deferq (and, for W1, deferq driven
-    // from callbacks, which shows what the caller's thread hand-off costs).
-    struct block {
-        std::string workload;
-        row_kind kind;
-        unsigned clients, window;
-        std::uint64_t calls;
-        bool enabled;
-        std::vector<row> rows;
-    };
-    std::vector<block> blocks;
-    blocks.push_back({w1, row_kind::latency, 1, 1, counts.latency_calls, latency, {}});
-    blocks.push_back({w2, row_kind::throughput, 1, 100, counts.throughput_calls, throughput, {}});
-    blocks.push_back({w2x4, row_kind::throughput, 4, 25, counts.throughput_calls, throughput, {}});
-    for (auto& b : blocks) {
-        b.rows.push_back({b.workload,
-                          "raw anchor: DEALER ↔ ROUTER server",
-                          b.kind,
-                          true,
-                          std::nullopt,
-                          "",
-                          "server",
-                          {}});
-        b.rows.push_back({b.workload,
-                          "proxy anchor: zmq::proxy, 2 REP servers",
-                          b.kind,
-                          true,
-                          std::nullopt,
-                          "proxy",
-                          "REP servers",
-                          {}});
-        if (b.kind == row_kind::latency) {
-            b.rows.push_back({b.workload,
-                              "deferq: call().get(), " + deferq_system,
-                              b.kind,
-                              false,
-                              latency_goal,
-                              "broker",
-                              "workers",
-                              {}});
-            b.rows.push_back({b.workload,
-                              "deferq: next call from the callback",
-                              b.kind,
-                              false,
-                              std::nullopt,
-                              "broker",
-                              "workers",
-                              {}});
-        } else {
-            b.rows.push_back({b.workload,
-                              "deferq: " + deferq_system,
-                              b.kind,
-                              false,
-                              throughput_goal,
-                              "broker",
-                              "workers",
-                              {}});
-        }
-    }
-    std::erase_if(blocks, [](const block& b) { return !b.enabled; });
-    if (blocks.empty()) return {};
-
-    try {
-        // Long enough for every run of this phase; the servers also die with this program.
-        auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(counts.run_limit *
-                                                                         (12 * setup.repeats + 4));
-        anchor_cluster anchors(setup.programs, setup.log_dir, 2, lifetime);
-        deferq_cluster cluster(setup.programs, setup.log_dir, "w1w2");
-        if (setup.broker.empty()) {
-            progress("started the anchors' servers; starting a deferq broker with 2 workers");
-            cluster.start_broker();
-            cluster.add_workers(setup.context, 2, {"--concurrency", "1"});
-        } else {
-            progress("started the anchors' servers; using the broker at " + setup.broker);
-            cluster.use_broker(setup.broker);
-        }
-        const auto& raw_endpoint = anchors.raw_endpoint();
-        const auto& proxy_endpoint = anchors.proxy_endpoint();
-        const auto& deferq_endpoint = cluster.client_endpoint();
-        const process_parts raw_parts{-1, {anchors.raw_pid()}};
-        const process_parts proxy_parts{anchors.proxy_pid(), anchors.rep_pids()};
-        const process_parts deferq_parts{cluster.broker_pid(), cluster.worker_pids()};
-
-        progress("warming up (" + grouped(counts.warmup_calls) + " calls each)");
-        auto until = [&] { return clock_type::now() + counts.run_limit; };
-        run_anchor_load(setup.context, anchor_kind::raw, raw_endpoint, 1, 100, counts.warmup_calls,
-                        until());
-        run_anchor_load(setup.context, anchor_kind::proxy, proxy_endpoint, 1, 100,
-                        counts.warmup_calls, until());
-        run_deferq_window(setup.context, deferq_endpoint, 1, 100, counts.warmup_calls, until());
-        std::this_thread::sleep_for(
-            300ms); // the workers' adaptive prefetch settles (CREDIT every 100 ms)
-
-        for (unsigned repeat = 1; repeat <= setup.repeats; ++repeat) {
-            auto of = " (run " + std::to_string(repeat) + "/" + std::to_string(setup.repeats) + ")";
-            for (auto& b : blocks) {
-                auto label = b.workload.substr(0, 2) + " " + std::to_string(b.clients) + "×" +
-                             std::to_string(b.window) + " ";
-                auto raw = measure(label + "raw anchor" + of, [&] {
-                    return with_cpu(raw_parts, [&] {
-                        return run_anchor_load(setup.context, anchor_kind::raw, raw_endpoint,
-                                               b.clients, b.window, b.calls, until());
-                    });
-                });
-                auto proxy = measure(label + "proxy anchor" + of, [&] {
-                    return with_cpu(proxy_parts, [&] {
-                        return run_anchor_load(setup.context, anchor_kind::proxy, proxy_endpoint,
-                                               b.clients, b.window, b.calls, until());
-                    });
-                });
-                std::vector<figures> ours;
-                if (b.kind == row_kind::latency) {
-                    ours.push_back(measure(label + "deferq get()" + of, [&] {
-                        return with_cpu(deferq_parts, [&] {
-                            return run_deferq_sequential(setup.context, deferq_endpoint, b.calls,
-                                                         until());
-                        });
-                    }));
-                }
-                ours.push_back(measure(label + "deferq" + of, [&] {
-                    return with_cpu(deferq_parts, [&] {
-                        return run_deferq_window(setup.context, deferq_endpoint, b.clients,
-                                                 b.window, b.calls, until());
-                    });
-                }));
-                b.rows[0].runs.push_back(raw);
-                b.rows[1].runs.push_back(proxy);
-                for (std::size_t i = 0; i < ours.size(); ++i) {
-                    compare(ours[i], proxy, raw, b.kind);
-                    b.rows[2 + i].runs.push_back(ours[i]);
-                }
-            }
-        }
-    } catch (const std::exception& e) {
-        progress(std::string("W1/W2 stopped: ") + e.what());
-        for (auto& b : blocks)
-            mark_failed(b.rows, setup.repeats, e.what());
-    }
-    std::vector<row> out;
-    for (auto& b : blocks)
-        for (auto& r : b.rows)
-            out.push_back(std::move(r));
-    return out;
-}
 
 // ---- W3: long jobs spread over workers ----------------------------------------------------------
 
@@ -557,10 +274,34 @@ int serve(const std::string& mode, const std::string& ready_file, const std::str
     try {
         if (mode == "raw") return serve_raw(ready_file, lifetime);
         if (mode == "proxy") return serve_proxy(ready_file, lifetime);
+        if (mode == "plain-proxy") return serve_plain_proxy(ready_file, lifetime);
+        if (mode == "dealer-worker" || mode == "dealer-echo")
+            return serve_dealer_worker(endpoint, ready_file, lifetime, mode == "dealer-echo");
         return serve_rep(endpoint, ready_file, lifetime);
     } catch (const std::exception& e) {
         std::cerr << "deferq-bench --serve " << mode << ": " << e.what() << "\n";
         return 1;
+    }
+}
+
+/// Issue 18's ratios, one line each: deferq from the caller's thread against the plain proxy (W1,
+/// W2) and deferq's echo against the echo anchor (W6), medians of the per-repeat ratios.
+void print_headline_ratios(std::ostream& out, const std::vector<row>& rows) {
+    bool first = true;
+    for (const auto& r : rows) {
+        auto m = r.medians();
+        std::string line;
+        char text[160];
+        if (r.system.starts_with("deferq: from the caller's thread") && !std::isnan(m.ratio_plain))
+            std::snprintf(text, sizeof text, "%.2f× the plain proxy (%s)", m.ratio_plain,
+                          r.kind == row_kind::latency ? "p50" : "calls/s");
+        else if (r.kind == row_kind::big_args && !r.is_anchor && !std::isnan(m.ratio_proxy))
+            std::snprintf(text, sizeof text, "%.2f× the echo anchor (MB/s)", m.ratio_proxy);
+        else
+            continue;
+        if (first) out << "\nissue 18 ratios (deferq ÷ anchor, same run):\n";
+        first = false;
+        out << "- " << r.workload << ": " << text << "\n";
     }
 }
 
@@ -583,12 +324,12 @@ int main(int argc, char** argv) {
     app.add_option("--repeat", repeats, "Runs of each workload; the table shows medians")
         ->check(CLI::Range(1, 20));
     app.add_option("--only", only,
-                   "Workloads to run, comma-separated: W1,W2,W3,W4,W5,W7 (default: all)")
+                   "Workloads to run, comma-separated: W1,W2,W3,W4,W5,W6,W7 (default: all)")
         ->delimiter(',')
-        ->check(CLI::IsMember({"W1", "W2", "W3", "W4", "W5", "W7"}));
+        ->check(CLI::IsMember({"W1", "W2", "W3", "W4", "W5", "W6", "W7"}));
     app.add_option("--broker", broker,
                    "Measure W1 and W2 through this running broker (its client endpoint, e.g. "
-                   "tcp://host:5555; its workers must offer add) instead of starting one; W3-W5 "
+                   "tcp://host:5555; its workers must offer add) instead of starting one; W3-W7 "
                    "need processes of their own and are skipped")
         ->check([](const std::string& value) {
             return value.starts_with("tcp://") || value.starts_with("ipc://")
@@ -602,7 +343,10 @@ int main(int argc, char** argv) {
     app.add_flag("--keep-logs", keep_logs,
                  "Keep the processes' logs (they are kept anyway when a run fails)");
     // The anchors' servers are this program too, started by it in these hidden modes.
-    app.add_option("--serve", serve_mode)->group("")->check(CLI::IsMember({"raw", "proxy", "rep"}));
+    app.add_option("--serve", serve_mode)
+        ->group("")
+        ->check(
+            CLI::IsMember({"raw", "proxy", "rep", "plain-proxy", "dealer-worker", "dealer-echo"}));
     app.add_option("--ready-file", ready_file)->group("");
     app.add_option("--connect", endpoint)->group("");
     app.add_option("--lifetime", lifetime_s)
@@ -636,9 +380,9 @@ int main(int argc, char** argv) {
         };
         if (selected("W1") || selected("W2"))
             append(latency_and_throughput(setup, selected("W1"), selected("W2")));
-        if (!broker.empty()) { // W3-W5 start processes of their own
+        if (!broker.empty()) { // W3-W7 start processes of their own
             std::vector<std::string> kept;
-            for (std::string name : {"W1", "W2", "W3", "W4", "W5", "W7"})
+            for (std::string name : {"W1", "W2", "W3", "W4", "W5", "W6", "W7"})
                 if (selected(name) && (name == "W1" || name == "W2"))
                     kept.push_back(name);
                 else if (selected(name))
@@ -649,6 +393,7 @@ int main(int argc, char** argv) {
         if (selected("W3")) append(spread(setup));
         if (selected("W4")) append(memory(setup));
         if (selected("W5")) append(scaling(setup));
+        if (selected("W6")) append(big_args(setup));
         if (selected("W7"))
             append(sharing_rows(programs, log_dir, zmq_context, repeats,
                                 quick ? sharing_plan{.backlog_jobs = 60,
@@ -661,10 +406,12 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    if (json)
+    if (json) {
         print_json(std::cout, rows, context);
-    else
+    } else {
         print_table(std::cout, rows, context);
+        print_headline_ratios(std::cout, rows);
+    }
 
     bool failed = false;
     for (const auto& r : rows)

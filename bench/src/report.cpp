@@ -41,8 +41,14 @@ std::string ratio_text(const row& r, const figures& m) {
         if (r.is_anchor) return "anchor";
         if (std::isnan(m.ratio_proxy)) return "—";
         auto basis = r.kind == row_kind::latency ? "p50" : "calls/s";
-        return format("%.2f× proxy, %.2f× raw (%s)", m.ratio_proxy, m.ratio_raw, basis);
+        if (std::isnan(m.ratio_plain))
+            return format("%.2f× proxy, %.2f× raw (%s)", m.ratio_proxy, m.ratio_raw, basis);
+        return format("%.2f× plain proxy, %.2f× proxy, %.2f× raw (%s)", m.ratio_plain,
+                      m.ratio_proxy, m.ratio_raw, basis);
     }
+    case row_kind::big_args:
+        if (r.is_anchor) return "anchor";
+        return std::isnan(m.ratio_proxy) ? "—" : format("%.2f× echo anchor (MB/s)", m.ratio_proxy);
     case row_kind::spread:
         return std::isnan(m.efficiency) ? "—" : format("efficiency %.3f", m.efficiency);
     case row_kind::memory:
@@ -71,6 +77,8 @@ std::string notes_text(const row& r, const figures& m) {
     if (r.kind == row_kind::slow_reader && !std::isnan(m.rss_growth_bytes))
         add(format("broker RSS +%.1f MiB at most, +%.1f MiB after the reader left",
                    m.rss_growth_bytes / (1024.0 * 1024.0), m.rss_left_bytes / (1024.0 * 1024.0)));
+    if (r.kind == row_kind::big_args && !std::isnan(m.megabytes_per_second))
+        add(format("%.0f MB/s (payload ÷ p50 round trip)", m.megabytes_per_second));
     if (r.kind == row_kind::memory && !std::isnan(m.client_bytes_per_call))
         add(format("client +%.0f B per pending call", m.client_bytes_per_call));
     if (!std::isnan(m.cpu_client_us)) {
@@ -114,6 +122,8 @@ std::string json_figures(const figures& f) {
         << ", \"p50_us\": " << json_number(f.p50_us) << ", \"p99_us\": " << json_number(f.p99_us)
         << ", \"ratio_proxy\": " << json_number(f.ratio_proxy)
         << ", \"ratio_raw\": " << json_number(f.ratio_raw)
+        << ", \"ratio_plain\": " << json_number(f.ratio_plain)
+        << ", \"megabytes_per_second\": " << json_number(f.megabytes_per_second)
         << ", \"ratio_base\": " << json_number(f.ratio_base)
         << ", \"makespan_s\": " << json_number(f.makespan_s)
         << ", \"ideal_s\": " << json_number(f.ideal_s)
@@ -142,13 +152,26 @@ figures row::medians() const {
             values.push_back(run.*field);
         out.*field = median(std::move(values));
     };
-    for (auto field :
-         {&figures::calls_per_second, &figures::p50_us, &figures::p99_us, &figures::ratio_proxy,
-          &figures::ratio_raw, &figures::ratio_base, &figures::makespan_s, &figures::ideal_s,
-          &figures::efficiency, &figures::rss_growth_bytes, &figures::bytes_per_job,
-          &figures::bytes_beyond_payload, &figures::payload_bytes, &figures::rss_left_bytes,
-          &figures::client_bytes_per_call, &figures::cpu_client_us, &figures::cpu_hop_us,
-          &figures::cpu_servers_us})
+    for (auto field : {&figures::calls_per_second,
+                       &figures::p50_us,
+                       &figures::p99_us,
+                       &figures::ratio_proxy,
+                       &figures::ratio_raw,
+                       &figures::ratio_plain,
+                       &figures::megabytes_per_second,
+                       &figures::ratio_base,
+                       &figures::makespan_s,
+                       &figures::ideal_s,
+                       &figures::efficiency,
+                       &figures::rss_growth_bytes,
+                       &figures::bytes_per_job,
+                       &figures::bytes_beyond_payload,
+                       &figures::payload_bytes,
+                       &figures::rss_left_bytes,
+                       &figures::client_bytes_per_call,
+                       &figures::cpu_client_us,
+                       &figures::cpu_hop_us,
+                       &figures::cpu_servers_us})
         take(field);
     std::vector<double> calls;
     for (const auto& run : runs) {

@@ -18,10 +18,13 @@ struct figures {
     double calls_per_second = no_figure;
     double p50_us = no_figure;
     double p99_us = no_figure;
-    /// deferq rows: this row against the proxy / raw anchor of the same repeat (p50 ÷ p50 for
-    /// latency rows, calls/s ÷ calls/s for throughput rows).
+    /// deferq rows: this row against the proxy / raw / plain proxy anchor of the same repeat (p50
+    /// ÷ p50 for latency rows, calls/s ÷ calls/s for throughput rows). big_args rows: MB/s ÷ the
+    /// echo anchor's MB/s in ratio_proxy.
     double ratio_proxy = no_figure;
     double ratio_raw = no_figure;
+    double ratio_plain = no_figure;
+    double megabytes_per_second = no_figure; ///< big_args: payload bytes ÷ p50 round trip, 10⁶ B/s
     double ratio_base = no_figure;           ///< scaling: calls/s ÷ the first run of the group
     double makespan_s = no_figure;           ///< spread
     double ideal_s = no_figure;              ///< spread: jobs × duration ÷ workers
@@ -46,6 +49,7 @@ struct figures {
 /// scaling: W5's add rows (ratio to 1 worker, 1 client); scaling_work: W5's rows of jobs that work
 /// or wait (ratio to 1 worker).
 /// sharing: W7's fair-share row (ratio_base: p50 ÷ the job time); slow_reader: W7's memory row.
+/// big_args: W6's echo of large binary arguments (megabytes_per_second; ratio to the echo anchor).
 enum class row_kind {
     latency,
     throughput,
@@ -54,7 +58,8 @@ enum class row_kind {
     scaling,
     scaling_work,
     sharing,
-    slow_reader
+    slow_reader,
+    big_args
 };
 
 /// A goal from DESIGN.md: `metric` of the medians compared with `limit`.
