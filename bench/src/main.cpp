@@ -311,6 +311,7 @@ int main(int argc, char** argv) {
     bool quick = false, json = false, keep_logs = false;
     unsigned repeats = 1;
     std::vector<std::string> only;
+    std::vector<std::string> big_sizes;
     std::string bin_dir, broker_bin, worker_bin, broker;
     std::string serve_mode, ready_file, endpoint;
     std::int64_t lifetime_s = 3600;
@@ -327,6 +328,17 @@ int main(int argc, char** argv) {
                    "Workloads to run, comma-separated: W1,W2,W3,W4,W5,W6,W7 (default: all)")
         ->delimiter(',')
         ->check(CLI::IsMember({"W1", "W2", "W3", "W4", "W5", "W6", "W7"}));
+    app.add_option("--w6-sizes", big_sizes,
+                   "W6's sizes and calls, comma-separated MiB:calls (default 1:20,16:10,60:5; "
+                   "--quick 1:3,16:3), e.g. 1:500 to profile one size")
+        ->delimiter(',')
+        ->check([](const std::string& value) {
+            auto colon = value.find(':');
+            bool digits = colon != std::string::npos && colon > 0 && colon + 1 < value.size() &&
+                          value.find_first_not_of("0123456789:") == std::string::npos &&
+                          value.find(':', colon + 1) == std::string::npos;
+            return digits ? std::string() : std::string("MiB:calls, such as 16:10");
+        });
     app.add_option("--broker", broker,
                    "Measure W1 and W2 through this running broker (its client endpoint, e.g. "
                    "tcp://host:5555; its workers must offer add) instead of starting one; W3-W7 "
@@ -374,6 +386,14 @@ int main(int argc, char** argv) {
         zmq::context_t zmq_context;
         bench_setup setup{
             quick ? quick_plan() : plan{}, programs, log_dir, zmq_context, repeats, broker};
+        if (!big_sizes.empty()) {
+            setup.counts.big_args.clear();
+            for (const auto& size : big_sizes) {
+                auto colon = size.find(':');
+                setup.counts.big_args.emplace_back(std::stoul(size.substr(0, colon)),
+                                                   std::stoul(size.substr(colon + 1)));
+            }
+        }
         auto append = [&](std::vector<row> more) {
             for (auto& r : more)
                 rows.push_back(std::move(r));
