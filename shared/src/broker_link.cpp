@@ -1,11 +1,17 @@
 #include "deferq/broker_link.hpp"
 
+#include "deferq/endpoint.hpp"
+#include "deferq/log.hpp"
+
+#include <spdlog/spdlog.h>
+
 namespace deferq {
 
-broker_link::broker_link(zmq::context_t& context, std::string endpoint, std::string_view protocol,
+broker_link::broker_link(zmq::context_t& context, std::string endpoints, std::string_view protocol,
                          std::optional<curve::key_pair> curve_keys, std::string curve_server_key)
-    : _context(context), _endpoint(std::move(endpoint)), _protocol(protocol),
-      _curve_keys(std::move(curve_keys)), _curve_server_key(std::move(curve_server_key)) {}
+    : _context(context), _endpoints(split_endpoints(endpoints, endpoint_use::connect)),
+      _protocol(protocol), _curve_keys(std::move(curve_keys)),
+      _curve_server_key(std::move(curve_server_key)) {}
 
 void broker_link::connect(const std::string& routing_id) {
     auto socket = std::make_unique<zmq::socket_t>(_context, zmq::socket_type::dealer);
@@ -14,7 +20,7 @@ void broker_link::connect(const std::string& routing_id) {
     socket->set(zmq::sockopt::sndhwm, 0);
     socket->set(zmq::sockopt::rcvhwm, 0);
     if (_curve_keys) curve::make_client(*socket, *_curve_keys, _curve_server_key);
-    socket->connect(_endpoint);
+    socket->connect(endpoint());
     _socket = std::move(socket);
     _batch.clear();
     _monitor.connected(clock_type::now());
@@ -49,7 +55,19 @@ void broker_link::flush() {
 
 bool broker_link::keep_alive(clock_type::time_point now) {
     if (_monitor.heartbeat_due(now)) send_command(protocol::command::heartbeat);
-    return _monitor.expired(now);
+    if (!_monitor.expired(now)) return false;
+    if (_endpoints.size() > 1) {
+        // The broker went silent: the other one of the pair may have taken over (a passive broker
+        // answers nothing, so a peer at the wrong one moves on too).
+        auto silent = endpoint();
+        // The instance id is kept: the next broker's differs, which the peer takes for a restart
+        // (a client resends again, which the broker deduplicates; that resend is what recovers
+        // calls a standby broker dropped before it became active).
+        _current = (_current + 1) % _endpoints.size();
+        log().info("broker {} silent for {} ms: moving to {} ({} of {})", silent,
+                   _monitor.silence(now).count(), endpoint(), _current + 1, _endpoints.size());
+    }
+    return true;
 }
 
 void broker_link::close(std::chrono::milliseconds linger) {

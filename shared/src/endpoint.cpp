@@ -92,9 +92,22 @@ std::string_view trimmed(std::string_view text) {
 std::optional<std::string> endpoint_problem(std::string_view endpoint, endpoint_use use) {
     bool binding = use == endpoint_use::bind;
     if (endpoint.empty()) return std::string("the endpoint is empty: write tcp://HOST:PORT");
-    if (auto commas = std::count(endpoint.begin(), endpoint.end(), ','); commas > 0)
-        return quoted(endpoint) + " is a list of " + std::to_string(commas + 1) +
-               " endpoints, where one is expected";
+    if (auto commas = std::count(endpoint.begin(), endpoint.end(), ','); commas > 0) {
+        if (binding)
+            return quoted(endpoint) + " is a list of " + std::to_string(commas + 1) +
+                   " endpoints, where one is expected";
+        // Clients and workers take a list: the brokers of a standby pair (docs/operations.md).
+        for (std::size_t at = 0;;) {
+            auto comma = endpoint.find(',', at);
+            auto item =
+                trimmed(endpoint.substr(at, comma == std::string_view::npos ? comma : comma - at));
+            if (item.empty())
+                return "the list of endpoints " + quoted(endpoint) + " has an empty item";
+            if (auto problem = endpoint_problem(item, use)) return problem;
+            if (comma == std::string_view::npos) return std::nullopt;
+            at = comma + 1;
+        }
+    }
     if (std::any_of(endpoint.begin(), endpoint.end(), [](char c) {
             return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) == 0x7f;
         }))

@@ -24,14 +24,21 @@ class broker_link {
 public:
     using clock_type = std::chrono::steady_clock;
 
-    /// `protocol`: the peer's protocol id (DFQC01 or DFQW01).
-    broker_link(zmq::context_t& context, std::string endpoint, std::string_view protocol,
+    /// `endpoints`: the broker's endpoint, or a comma-separated list of them (the brokers of a
+    /// standby pair, `tcp://a:5555,tcp://b:5555`; checked by check_endpoint() beforehand: throws
+    /// config_error for a bad one). `protocol`: the peer's protocol id (DFQC01 or DFQW01).
+    broker_link(zmq::context_t& context, std::string endpoints, std::string_view protocol,
                 std::optional<curve::key_pair> curve_keys, std::string curve_server_key);
 
-    /// A new socket to the broker with `routing_id`. The old one is kept until the new one is
-    /// connected, so that a failure (zmq::error_t: out of file descriptors) leaves the link as it
-    /// was. What was batched for the old socket is dropped.
+    /// A new socket to the current broker endpoint (endpoint()) with `routing_id`. The old one is
+    /// kept until the new one is connected, so that a failure (zmq::error_t: out of file
+    /// descriptors) leaves the link as it was. What was batched for the old socket is dropped.
+    /// A reconnect the broker asked for (DISCONNECT) calls it again: same endpoint.
     void connect(const std::string& routing_id);
+    /// The endpoint connect() connects to: the first of the list, until keep_alive() moves on.
+    const std::string& endpoint() const { return _endpoints[_current]; }
+    /// How many endpoints the list has (1: a single broker).
+    std::size_t endpoint_count() const { return _endpoints.size(); }
     zmq::socket_t& socket() { return *_socket; }
 
     /// Starts the message send() sends: [empty] [protocol] [cmd]; the caller appends the body.
@@ -50,14 +57,18 @@ public:
     broker_monitor& monitor() { return _monitor; }
     const broker_monitor& monitor() const { return _monitor; }
     /// A HEARTBEAT when one is due. True when the broker has been silent past its expiry: the
-    /// peer reconnects (each its own way).
+    /// peer reconnects (each its own way, calling connect()). With a list of endpoints the link
+    /// has then moved on to the next one (round robin, logged), so that the reconnect goes to the
+    /// other broker of the pair. The silent broker's instance id is kept: the next broker's first
+    /// HEARTBEAT looks like a restart (broker_monitor::announced() is true).
     [[nodiscard]] bool keep_alive(clock_type::time_point now);
     /// Closes the socket, waiting up to `linger` for what it still has to send.
     void close(std::chrono::milliseconds linger);
 
 private:
     zmq::context_t& _context;
-    std::string _endpoint;
+    std::vector<std::string> _endpoints; ///< never empty
+    std::size_t _current = 0;            ///< the one connect() uses
     std::string_view _protocol;
     std::optional<curve::key_pair> _curve_keys;
     std::string _curve_server_key;

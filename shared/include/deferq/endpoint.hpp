@@ -26,13 +26,14 @@ namespace deferq {
 enum class endpoint_use { connect, bind };
 
 /// What is wrong with `endpoint` for `use`, as a sentence that quotes it; empty when nothing is.
-/// A comma-separated list is not one endpoint: the sentence says so (clients and workers connect
-/// to one broker today; split_endpoints() is for settings that take several). Pure, thread-safe.
+/// To connect, a comma-separated list (`tcp://a:5555,tcp://b:5555`: the brokers of a standby pair,
+/// which clients and workers take) is checked item by item; to bind, a list is not one endpoint
+/// and the sentence says so. Pure, thread-safe.
 [[nodiscard]] std::optional<std::string> endpoint_problem(std::string_view endpoint,
                                                           endpoint_use use);
 
 /// Throws config_error (deferq/config_error.hpp) with endpoint_problem()'s sentence when there is
-/// one.
+/// one (so a list passes for endpoint_use::connect when each of its items does).
 void check_endpoint(std::string_view endpoint, endpoint_use use);
 
 /// A comma-separated list of endpoints (`tcp://a:5555,tcp://b:5555`; spaces around the commas are
