@@ -101,3 +101,39 @@ TEST_CASE("the gateway token is read from its file, without the line end", "[bro
     CHECK(parsed.gateway_token == "s3cret");
     std::remove(path.c_str());
 }
+
+TEST_CASE("a standby pair: --peer-bind, --peer and --backup", "[broker_config][standby]") {
+    CHECK_FALSE(config({}).broker.standby);
+    auto primary = config({"--peer-bind", "tcp://*:5557", "--peer", "tcp://b:5557"});
+    REQUIRE(primary.broker.standby);
+    CHECK(primary.broker.standby->peer_bind == "tcp://*:5557");
+    CHECK(primary.broker.standby->peer == "tcp://b:5557");
+    CHECK_FALSE(primary.broker.standby->backup);
+    auto backup = config({"--peer-bind", "tcp://*:5557", "--peer", "tcp://a:5557", "--backup"});
+    REQUIRE(backup.broker.standby);
+    CHECK(backup.broker.standby->backup);
+    scoped_env bind("DEFERQ_PEER_BIND", "tcp://*:6557");
+    scoped_env peer("DEFERQ_PEER", "tcp://a:6557");
+    scoped_env is_backup("DEFERQ_BACKUP", "1");
+    auto from_environment = config({});
+    REQUIRE(from_environment.broker.standby);
+    CHECK(from_environment.broker.standby->peer == "tcp://a:6557");
+    CHECK(from_environment.broker.standby->backup);
+}
+
+TEST_CASE("a standby pair's bad combinations are refused, naming the option",
+          "[broker_config][standby]") {
+    CHECK_THAT(error_of({"--backup"}), Catch::StartsWith("--backup needs --peer-bind and --peer"));
+    CHECK_THAT(error_of({"--peer-bind", "tcp://*:5557"}),
+               Catch::StartsWith("--peer-bind needs --peer"));
+    CHECK_THAT(error_of({"--peer", "tcp://b:5557", "--backup"}),
+               Catch::StartsWith("--peer needs --peer-bind"));
+    CHECK_THAT(error_of({"--peer-bind", "5557", "--peer", "tcp://b:5557"}),
+               Catch::StartsWith("--peer-bind: endpoint '5557'"));
+    CHECK_THAT(error_of({"--peer-bind", "tcp://*:5557", "--peer", "tcp://*:5557"}),
+               Catch::StartsWith("--peer: endpoint 'tcp://*:5557'"));
+    CHECK_THAT(error_of({"--peer-bind", "tcp://*:5557", "--peer", "tcp://a:5557,tcp://b:5557"}),
+               Catch::StartsWith("--peer: 'tcp://a:5557,tcp://b:5557' is a list"));
+    CHECK_THAT(error_of({"--peer-bind", "tcp://127.0.0.1:5557", "--peer", "tcp://127.0.0.1:5557"}),
+               Catch::Contains("is this broker's own --peer-bind"));
+}

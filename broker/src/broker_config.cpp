@@ -21,6 +21,28 @@ std::string read_token(const std::string& path) {
     return token;
 }
 
+/// --peer-bind and --peer go together; --backup needs them; each is one endpoint.
+void check_standby(const standby_options& standby) {
+    if (standby.peer_bind.empty() && standby.peer.empty())
+        throw config_error("--backup needs --peer-bind and --peer (where this broker listens for "
+                           "its partner, and where it reaches the partner's --peer-bind)");
+    if (standby.peer.empty())
+        throw config_error("--peer-bind needs --peer (where this broker reaches its partner's "
+                           "--peer-bind)");
+    if (standby.peer_bind.empty())
+        throw config_error("--peer needs --peer-bind (where this broker listens for its partner)");
+    if (auto problem = endpoint_problem(standby.peer_bind, endpoint_use::bind))
+        throw config_error("--peer-bind: " + *problem);
+    if (standby.peer.find(',') != std::string::npos)
+        throw config_error("--peer: '" + standby.peer +
+                           "' is a list; give the one endpoint of the partner's --peer-bind");
+    if (auto problem = endpoint_problem(standby.peer, endpoint_use::connect))
+        throw config_error("--peer: " + *problem);
+    if (standby.peer == standby.peer_bind)
+        throw config_error("--peer: '" + standby.peer +
+                           "' is this broker's own --peer-bind; give the partner's");
+}
+
 } // namespace
 
 std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* const* argv) {
@@ -137,6 +159,19 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
     app.add_option("--gateway-timeout", gateway_timeout_ms, "Timeout of each gateway call, ms")
         ->envname("DEFERQ_GATEWAY_TIMEOUT")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{4'294'967'295}));
+    std::string peer_bind, peer;
+    bool backup = false;
+    app.add_option("--peer-bind", peer_bind,
+                   "Standby pair: where this broker listens for its partner (with --peer)")
+        ->envname("DEFERQ_PEER_BIND");
+    app.add_option("--peer", peer,
+                   "Standby pair: where this broker reaches its partner's --peer-bind")
+        ->envname("DEFERQ_PEER");
+    app.add_flag(
+           "--backup", backup,
+           "Standby pair: this broker is the backup (default: the primary); needs --peer-bind "
+           "and --peer")
+        ->envname("DEFERQ_BACKUP");
     app.add_option("--ready-file", config.ready_file,
                    "Write the bound endpoints to this file once listening")
         ->envname("DEFERQ_READY_FILE");
@@ -156,6 +191,8 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
                                     std::pair{"--workers", &options.worker_endpoint}})
         if (auto problem = endpoint_problem(*endpoint, endpoint_use::bind))
             throw config_error(std::string(option) + ": " + *problem);
+    if (!peer_bind.empty() || !peer.empty() || backup)
+        options.standby = standby_options{peer_bind, peer, backup};
     if (!curve_key_file.empty()) {
         options.curve_keys = curve::read_key_file(curve_key_file);
         if (options.curve_keys->secret_key.empty())
@@ -169,6 +206,7 @@ std::variant<broker_config, exit_now> parse_broker_config(int argc, const char* 
     } else if (!client_keys_file.empty() || !worker_keys_file.empty()) {
         throw config_error("--client-keys and --worker-keys need --curve-secret-key");
     }
+    if (options.standby) check_standby(*options.standby);
     if (!gateway_token_file.empty()) config.gateway_token = read_token(gateway_token_file);
     if (config.gateway && config.http_endpoint.empty())
         throw config_error("--gateway needs --http (the gateway is served there)");

@@ -20,6 +20,14 @@
 
 namespace deferq {
 
+/// A standby pair (Binary Star, docs/protocol.md §8): where this broker listens for its partner,
+/// where it reaches the partner's `peer_bind`, and whether it is the backup (else the primary).
+struct standby_options {
+    std::string peer_bind;
+    std::string peer;
+    bool backup = false;
+};
+
 struct broker_options {
     std::string client_endpoint = "tcp://*:5555";
     std::string worker_endpoint = "tcp://*:5556";
@@ -62,6 +70,9 @@ struct broker_options {
     /// How often the loop publishes a status snapshot for other threads (Broker::snapshot(), the
     /// HTTP endpoints); 0: never.
     std::chrono::milliseconds snapshot_interval{0};
+    /// Set: this broker is one of a standby pair; it serves only while active (docs/protocol.md
+    /// §8, docs/operations.md "A standby broker"). Unset: it serves alone, always.
+    std::optional<standby_options> standby{};
 };
 
 class broker_impl;
