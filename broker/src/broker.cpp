@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace deferq {
 namespace broker_detail {
@@ -50,6 +51,10 @@ broker_shell::broker_shell(zmq::context_t& context, broker_options options)
       _client_connections(context, _clients_socket, "client endpoint", counters),
       _worker_connections(context, _workers_socket, "worker endpoint", counters),
       _instance(random_u64()),
+      _standby(_options.standby
+                   ? std::optional<binary_star>(std::in_place, _options.standby->backup,
+                                                _options.heartbeat_interval, clock_type::now())
+                   : std::nullopt),
       _out(_clients_socket, _workers_socket, counters, announcement(_options, _instance)),
       _core(_options, counters, _out, clock_type::now()),
       _status(_core, counters, _instance, clock_type::now(), _options.snapshot_interval),
@@ -73,6 +78,11 @@ broker_shell::broker_shell(zmq::context_t& context, broker_options options)
         curve::make_server(_clients_socket, *_options.curve_keys);
         curve::make_server(_workers_socket, *_options.curve_keys);
     }
+    if (_options.standby)
+        _peer_link.emplace(*_options.standby, _options.curve_keys, _instance,
+                           _options.heartbeat_interval);
+    _status.set_standby(_standby ? (_standby->is_backup() ? "backup" : "primary") : "alone",
+                        _standby ? to_string(_standby->state()) : "active");
 }
 
 void broker_shell::bind() {
@@ -104,6 +114,13 @@ void broker_shell::bind() {
                    _options.client_keys.size(), _options.worker_keys.size());
     log().info("broker {:016x} listening: clients {} workers {}", _instance, client_endpoint,
                worker_endpoint);
+    if (_peer_link) {
+        _peer_link->start();
+        log().info("standby: {} broker; partner link on {}, partner at {}{}; not serving until "
+                   "active",
+                   _standby->is_backup() ? "backup" : "primary", _peer_link->bound_endpoint(),
+                   _options.standby->peer, _options.curve_keys ? " (CURVE)" : "");
+    }
 }
 
 void broker_shell::run(std::stop_token stop) {
@@ -117,18 +134,29 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
                                {_workers_socket.handle(), 0, ZMQ_POLLIN, 0},
                                {_client_connections.handle(), 0, ZMQ_POLLIN, 0},
                                {_worker_connections.handle(), 0, ZMQ_POLLIN, 0},
-                               {_zap ? _zap->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+                               {_zap ? _zap->handle() : nullptr, -1, ZMQ_POLLIN, 0},
+                               {_peer_link ? _peer_link->handle() : nullptr, -1, ZMQ_POLLIN, 0}};
     auto now = clock_type::now();
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(_next_tick - now);
-    wait = std::clamp(wait, std::chrono::milliseconds{0}, max_wait);
-    if (_out.holding()) wait = std::min(wait, held_retry);
-    if (auto deadline = _core.next_deadline()) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
-        wait = std::clamp(until + std::chrono::milliseconds{1}, std::chrono::milliseconds{0}, wait);
+    auto wait = max_wait;
+    if (serving()) { // a standby broker has no tick, deadline or held message to wake up for
+        wait = std::chrono::duration_cast<std::chrono::milliseconds>(_next_tick - now);
+        wait = std::clamp(wait, std::chrono::milliseconds{0}, max_wait);
+        if (_out.holding()) wait = std::min(wait, held_retry);
+        if (auto deadline = _core.next_deadline()) {
+            auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
+            wait = std::clamp(until + std::chrono::milliseconds{1}, std::chrono::milliseconds{0},
+                              wait);
+        }
     }
-    protocol::poll(items, _zap ? 5 : 4, wait);
+    if (_peer_link) // the next state to say
+        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              _peer_link->next_due() - now),
+                          std::chrono::milliseconds{0}, wait);
+    // An item with no socket and fd -1 is never readable; the peer link's comes last.
+    protocol::poll(items, _peer_link ? 6 : _zap ? 5 : 4, wait);
     now = clock_type::now();
     _out.set_now(now);
+    if (_standby) standby_turn(items[5].revents & ZMQ_POLLIN, now);
     // Only sockets poll found readable: a receive that finds nothing costs libzmq a syscall.
     if (_zap && (items[4].revents & ZMQ_POLLIN)) _zap->serve(max_zap_requests_per_turn);
     if (items[2].revents & ZMQ_POLLIN) _client_connections.drain(now, _options.heartbeat_interval);
@@ -136,11 +164,17 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
     if (items[0].revents & ZMQ_POLLIN)
         for (int i = 0;
              i < max_messages_per_turn && protocol::receive_frames(_clients_socket, _frames); ++i)
-            guarded(&broker_shell::on_client_message, now);
+            if (serving() || standby_admits(side::client, now))
+                guarded(&broker_shell::on_client_message, now);
     if (items[1].revents & ZMQ_POLLIN)
         for (int i = 0;
              i < max_messages_per_turn && protocol::receive_frames(_workers_socket, _frames); ++i)
-            guarded(&broker_shell::on_worker_message, now);
+            if (serving() || standby_admits(side::worker, now))
+                guarded(&broker_shell::on_worker_message, now);
+    if (!serving()) { // a standby broker: nothing to decide, nothing to send
+        _status.observe(now);
+        return;
+    }
     now = clock_type::now();
     _out.set_now(now);
     _core.expire_deadlines(now);
@@ -152,6 +186,56 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
     }
     _status.observe(now);
     flush_all(now);
+}
+
+// ---- the standby pair --------------------------------------------------------------------------
+
+void broker_shell::standby_turn(bool partner_spoke, time_point now) {
+    bool changed = false;
+    if (partner_spoke)
+        while (auto partner = _peer_link->receive(now)) {
+            if (partner->state == (_standby->is_backup() ? ha_state::backup : ha_state::primary) &&
+                !std::exchange(_told_same_role, true))
+                log().error("standby: the partner ({:016x}) is a {} too: give exactly one of the "
+                            "pair --backup",
+                            partner->instance, to_string(partner->state));
+            if (auto change = _standby->on_partner_state(partner->state, now)) {
+                standby_changed(*change, now);
+                changed = true;
+            }
+        }
+    if (auto change = _standby->on_tick(now)) {
+        standby_changed(*change, now);
+        changed = true;
+    }
+    _peer_link->say(_standby->state(), now, changed);
+}
+
+bool broker_shell::standby_admits(side endpoint, time_point now) {
+    if (auto change = _standby->on_peer_came(to_string(endpoint), now)) {
+        standby_changed(*change, now);
+        _peer_link->say(_standby->state(), now, true);
+        if (serving()) return true;
+    }
+    bump(counters.standby_dropped); // unanswered: the peer hears silence and moves on
+    return false;
+}
+
+void broker_shell::standby_changed(const ha_change& change, time_point now) {
+    log().info("standby: {} {} → {}: {}", _standby->is_backup() ? "backup" : "primary",
+               to_string(change.from), to_string(change.to), change.reason);
+    _status.set_standby(_standby->is_backup() ? "backup" : "primary", to_string(change.to));
+    if (_standby->must_step_down()) {
+        // Both brokers served (the link between them was cut): what this one holds cannot be
+        // trusted. It exits without a word to its peers, which move to the primary; restarted,
+        // it comes back as a passive backup (docs/protocol.md §8).
+        throw standby_step_down("standby: both brokers of the pair are active; the backup steps "
+                                "down and exits (restart it: it comes back passive)");
+    }
+    if (change.to == ha_state::active) {
+        _core.begin_serving(now); // workers re-register and report their jobs; clients resend
+        _next_tick = now;
+    }
 }
 
 void broker_shell::guarded(void (broker_shell::*handler)(time_point), time_point now) {

@@ -5,10 +5,12 @@
 /// worker_endpoint.cpp (what each endpoint accepts, in both dialects). Private to the broker.
 
 #include "bad_peers.hpp"
+#include "binary_star.hpp"
 #include "connection_monitor.hpp"
 #include "core/broker_core.hpp"
 #include "memory_return.hpp"
 #include "mmi_service.hpp"
+#include "peer_link.hpp"
 #include "socket_outbox.hpp"
 #include "status_builder.hpp"
 #include "zap_handler.hpp"
@@ -49,6 +51,18 @@ private:
     void flush_all(time_point now);
     /// Tells every client and worker DISCONNECT.
     void shut_down();
+
+    // ---- the standby pair (broker.cpp; docs/protocol.md §8)
+    /// True while this broker serves: always, unless it is one of a pair and not active.
+    bool serving() const { return !_standby || _standby->serving(); }
+    /// What the partner said, the time that passed: the state machine's changes, acted on.
+    void standby_turn(bool partner_spoke, time_point now);
+    /// A client or worker message arrived on `endpoint` (in `_frames`) while this broker does not
+    /// serve: it may make it active (then true: handle the message); else it is dropped unanswered
+    /// and counted (standby_dropped).
+    bool standby_admits(side endpoint, time_point now);
+    /// Logs a change; becoming active opens the core's registration window (begin_serving).
+    void standby_changed(const ha_change& change, time_point now);
 
     // ---- receiving (broker.cpp)
     /// A message received, opened: who sent it, in which dialect, and (deferq's) its command.
@@ -111,6 +125,9 @@ private:
     connection_monitor _client_connections;
     connection_monitor _worker_connections;
     std::uint64_t _instance;
+    std::optional<binary_star> _standby; ///< set in a standby pair
+    std::optional<peer_link> _peer_link; ///< set in a standby pair
+    bool _told_same_role = false;        ///< both primaries (or backups) logged once
     socket_outbox _out;
     broker_core _core;
     status_builder _status;

@@ -73,10 +73,14 @@ void pack_function(packer& out, const function_status& function) {
 std::string pack_status(const broker_status& status) {
     msgpack::sbuffer buffer(4096);
     packer out(buffer);
-    out.pack_map(10);
+    out.pack_map(11);
     pack_field(out, "instance", status.instance);
     pack_field(out, "instance_hex", prometheus_text::hex(status.instance)); // for JavaScript
     pack_field(out, "uptime_ms", status.uptime_ms);
+    pack_key(out, "standby");
+    out.pack_map(2);
+    pack_field(out, "role", status.standby_role);
+    pack_field(out, "state", status.standby_state);
     pack_key(out, "counters");
     out.pack_map(static_cast<std::uint32_t>(counter_count));
     for (std::size_t i = 0; i < counter_count; ++i)
@@ -149,6 +153,14 @@ std::string to_prometheus(const broker_status& status) {
     out.sample("deferq_broker_info", {{"instance", prometheus_text::hex(status.instance)}}, 1);
     out.family("deferq_uptime_seconds", "gauge", "Seconds since the broker started.");
     out.sample("deferq_uptime_seconds", {}, static_cast<double>(status.uptime_ms) / 1000.0);
+    out.family("deferq_standby_info", "gauge",
+               "This broker's role in a standby pair (primary, backup; alone: none) and its state "
+               "(primary or backup while starting, active, passive).");
+    out.sample("deferq_standby_info",
+               {{"role", status.standby_role}, {"state", status.standby_state}}, 1);
+    out.family("deferq_standby_active", "gauge",
+               "1 while this broker serves (a broker alone always does), 0 while it stands by.");
+    out.sample("deferq_standby_active", {}, status.standby_state == "active" ? 1 : 0);
     for (std::size_t i = 0; i < counter_count; ++i) {
         const auto& info = counter_table[i];
         bool gauge = info.kind == metric_kind::gauge;

@@ -26,6 +26,8 @@ broker_status status_builder::build(time_point now) {
     broker_status status;
     status.instance = _instance;
     status.uptime_ms = ms_since(_started);
+    status.standby_role = _standby_role;
+    status.standby_state = _standby_state;
     status.counters = read_counters(_counters);
     status.rates = rates(now);
 

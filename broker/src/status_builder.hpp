@@ -15,6 +15,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 namespace deferq::broker_detail {
 
@@ -30,6 +32,13 @@ public:
     /// Once per loop turn: marks the loop alive, samples the counters for rates (every second) and
     /// publishes a snapshot (every snapshot interval, when set).
     void observe(time_point now);
+
+    /// This broker's role and state in a standby pair ("alone", "active" when it is not in one),
+    /// reported from the next build on.
+    void set_standby(std::string_view role, std::string_view state) {
+        _standby_role = role;
+        _standby_state = state;
+    }
 
     /// The status published last (null before the first or when snapshots are off). Any thread.
     std::shared_ptr<const broker_status> snapshot() const;
@@ -50,6 +59,7 @@ private:
     const broker_counters& _counters;
     std::uint64_t _instance;
     time_point _started;
+    std::string _standby_role = "alone", _standby_state = "active";
     std::chrono::milliseconds _snapshot_interval;
     std::array<rate_sample, rate_samples> _samples{};
     std::size_t _next_sample = 0;

@@ -35,6 +35,7 @@ struct broker_counters {
     std::atomic<std::uint64_t> replies_held{0};        ///< messages held for slow clients
     std::atomic<std::uint64_t> replies_dropped{0};     ///< held messages dropped: their client went
     std::atomic<std::uint64_t> clients_cut_off{0};     ///< forgotten for reading nothing
+    std::atomic<std::uint64_t> standby_dropped{0};     ///< unanswered: this broker stands by
     std::atomic<std::uint64_t> queued_jobs{0};         ///< gauge
     std::atomic<std::uint64_t> running_jobs{0};        ///< gauge
     std::atomic<std::uint64_t> live_workers{0};        ///< gauge
@@ -74,6 +75,7 @@ inline constexpr counter_info counter_table[] = {
     {"replies_held", metric_kind::counter, "Messages to clients held by the broker because the client's connection had no room (it reads slowly).", &broker_counters::replies_held},
     {"replies_dropped", metric_kind::counter, "Held messages dropped because their client went away or was cut off.", &broker_counters::replies_dropped},
     {"clients_cut_off", metric_kind::counter, "Clients forgotten because more than the tenant budget waited for them to read.", &broker_counters::clients_cut_off},
+    {"standby_dropped", metric_kind::counter, "Messages from clients and workers dropped unanswered while this broker of a standby pair was not active (they move to the other one).", &broker_counters::standby_dropped},
     {"queued_jobs", metric_kind::gauge, "Jobs waiting in queues.", &broker_counters::queued_jobs},
     {"running_jobs", metric_kind::gauge, "Jobs dispatched to workers and not answered yet.", &broker_counters::running_jobs},
     {"live_workers", metric_kind::gauge, "Workers registered now.", &broker_counters::live_workers},

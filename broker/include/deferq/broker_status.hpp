@@ -83,6 +83,10 @@ struct rate_status {
 struct broker_status {
     std::uint64_t instance = 0;
     std::int64_t uptime_ms = 0;
+    /// In a standby pair (docs/protocol.md §8): "primary" or "backup", and the state ("primary" or
+    /// "backup" while starting, "active", "passive"). A broker alone: "alone", "active".
+    std::string standby_role = "alone";
+    std::string standby_state = "active";
     /// The broker_counters, in the order of counter_table (docs/protocol.md §7).
     counter_values counters{};
     rate_status rates;

@@ -103,6 +103,11 @@ public:
     /// worker_lost after max_attempts; abandoned ones are dropped.
     void remove_worker(worker_record& worker, std::string_view why, parting how, time_point now);
 
+    /// The broker starts serving at `now`: a standby broker taking over (docs/protocol.md §7).
+    /// Like a start, it opens the registration window (workers come and report the jobs they
+    /// hold; resent calls wait for those reports before they are queued again).
+    void begin_serving(time_point now) { _started = now; }
+
     // ---- time
 
     /// The earliest armed deadline.
