@@ -322,3 +322,36 @@ TEST_CASE("deferq-broker refuses a standby pair's bad options, naming the option
     CHECK(other_half.exit_code != 0);
     CHECK_THAT(other_half.output, Catch::Contains("--peer needs --peer-bind"));
 }
+
+TEST_CASE("with CURVE, the two brokers share one key pair and the peer link uses it",
+          "[standby][integration][security]") {
+    broker_pair pair("standby-curve");
+    const auto keys = pair.log_dir() + "/keys";
+    ::mkdir(keys.c_str(), 0700);
+    for (const std::string name : {"broker", "other", "client", "worker"})
+        REQUIRE(deferq::test::run({DEFERQ_CLI_BIN, "keygen", keys + "/" + name}, 10s).exit_code ==
+                0);
+    ::link((keys + "/client.pub").c_str(), (keys + "/clients.list").c_str());
+    ::link((keys + "/worker.pub").c_str(), (keys + "/workers.list").c_str());
+    auto curve = [&](const std::string& key) {
+        return std::vector<std::string>{"--curve-secret-key", keys + "/" + key + ".key",
+                                        "--client-keys",      keys + "/clients.list",
+                                        "--worker-keys",      keys + "/workers.list"};
+    };
+    SECTION("the same key pair: the partners hear each other") {
+        pair.start(primary, curve("broker"));
+        pair.start(backup, curve("broker"));
+        CHECK(pair.reaches(primary, "active"));
+        CHECK(pair.reaches(backup, "passive"));
+        CHECK_THAT(pair.log(backup), Catch::Contains("(CURVE)"));
+    }
+    SECTION("another key pair: the backup never hears the primary, and never serves") {
+        pair.start(primary, curve("broker"));
+        pair.start(backup, curve("other"));
+        CHECK(pair.reaches(primary, "active")); // alone: it heard nobody
+        CHECK_THAT(pair.log(primary), Catch::Contains("serving alone"));
+        std::this_thread::sleep_for(1s);
+        CHECK(pair.log(backup).find("→ ") == std::string::npos);
+        CHECK(pair.status(backup)["standby"]["state"] == "backup");
+    }
+}
