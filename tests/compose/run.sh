@@ -10,6 +10,8 @@
 #   (e) docker stack deploy of the same file on a one-node swarm: the demo runs there too
 #   (f) CURVE with docker-compose.curve.yml and keys made in the image: the keyed demo prints
 #       total: 330; a client with a key not on the list, and one without CURVE, get nothing
+#   (g) a broker pair (docker-compose.pair.yml): primary killed, the demo runs on the backup; the
+#       primary started again stands by (passive), the backup stays active
 # The batches are driven from the host by tests/compose/batch.py (the client protocol in Python).
 # Without a Docker engine it prints "SKIPPED: no Docker engine" and exits 0. Base images that cannot be
 # pulled are made by .ci/docker-base-images. Every cluster is torn down whatever happens; a swarm is left
@@ -34,7 +36,7 @@ logs=$(mktemp -d /tmp/deferq-compose-XXXXXX)
 python=/usr/bin/python3
 image=${DEFERQ_COMPOSE_IMAGE:-deferq:compose-test}   # kept between runs: the build cache stays warm
 prefix=deferq-test-$$
-only=${DEFERQ_COMPOSE_TESTS:-a b c d e f}
+only=${DEFERQ_COMPOSE_TESTS:-a b c d e f g}
 
 note() { echo "compose: $*"; }
 elapsed() { echo $(( $(date +%s) - $1 )); }
@@ -296,6 +298,56 @@ test_f_curve() {
     [ "$(http_status | "$python" -c 'import json, sys; print(json.load(sys.stdin)["counters"]["unauthorized"])')" -ge 1 ] || return 1
 }
 
+logged() {           # logged CONTAINER TEXT (read once: grep -q in a pipe trips pipefail)
+    local log
+    log=$(timeout 30 docker logs "$1" 2>&1)
+    grep -q -- "$2" <<< "$log"
+}
+
+test_g_pair() {
+    read -r DEFERQ_BACKUP_CLIENT_PORT DEFERQ_BACKUP_WORKER_PORT DEFERQ_BACKUP_HTTP_PORT < <(free_ports)
+    export DEFERQ_BACKUP_CLIENT_PORT DEFERQ_BACKUP_WORKER_PORT DEFERQ_BACKUP_HTTP_PORT
+    overrides=(-f "$root/docker-compose.pair.yml")
+    dc up -d --scale worker=3 --scale demo=0 || return 1
+    broker=$(container_of broker)
+    local backup
+    backup=$(container_of backup)
+    [ -n "$broker" ] && [ -n "$backup" ] || { echo "no broker or no backup container" >&2; return 1; }
+    wait_for 90 "a healthy primary" is_healthy "$broker" || return 1
+    wait_for 90 "a healthy backup" is_healthy "$backup" || return 1
+    wait_for 30 "the primary active" logged "$broker" "primary → active" || return 1
+    wait_for 30 "the backup passive" logged "$backup" "backup → passive" || return 1
+    wait_for 60 "3 workers at the primary" has_workers "$broker" 3 || return 1
+    local output started
+    output=$(dc run --rm --no-deps -T demo) || { echo "$output"; return 1; }
+    echo "$output" | grep -qx 'total: 330' || { echo "$output"; return 1; }
+    echo "demo on the primary: total: 330"
+
+    echo "docker kill broker (the active primary; never restarted by its policy: a manual kill)"
+    started=$(date +%s)
+    timeout 60 docker kill "$broker" > /dev/null || return 1
+    output=$(dc run --rm --no-deps -T demo) || { echo "$output"; return 1; }
+    echo "demo after the kill ($(elapsed "$started") s from the kill to its total):"
+    echo "$output" | sed 's/^/  /'
+    echo "$output" | grep -qx 'total: 330' || return 1
+    local log
+    log=$(timeout 30 docker logs "$backup" 2>&1)
+    grep 'standby:' <<< "$log" | sed 's/^/  backup: /'
+    grep -q 'backup passive → active' <<< "$log" || { echo "the backup did not take over" >&2; return 1; }
+    wait_for 60 "3 workers at the backup" has_workers "$backup" 3 || return 1
+
+    echo "docker start broker: the primary comes back and stands by"
+    timeout 60 docker start "$broker" > /dev/null || return 1
+    wait_for 60 "the primary passive" logged "$broker" "primary → passive" || return 1
+    sleep 3
+    log=$(timeout 30 docker logs "$backup" 2>&1)
+    ! grep -q 'active →' <<< "$log" || { echo "the backup left active: a flip-flop" >&2; return 1; }
+    timeout 30 docker logs "$broker" 2>&1 | grep 'standby:' | tail -2 | sed 's/^/  primary: /'
+    output=$(dc run --rm --no-deps -T demo) || { echo "$output"; return 1; }
+    echo "$output" | grep -qx 'total: 330' || { echo "$output"; return 1; }
+    echo "demo with the primary back (passive): total: 330"
+}
+
 test_d_broker_restart() {
     export DEFERQ_CALCULATE_DELAY=200
     start_cluster 4 || return 1
@@ -423,7 +475,7 @@ run_test() {         # run_test LETTER FUNCTION DESCRIPTION
 }
 
 step=$(date +%s)
-timeout 1800 bash "$root/.ci/docker-base-images" || { echo "compose: base images failed"; echo "compose: suite failed before its tests (0 of 6 run)"; exit 1; }
+timeout 1800 bash "$root/.ci/docker-base-images" || { echo "compose: base images failed"; echo "compose: suite failed before its tests (0 of 7 run)"; exit 1; }
 note "base images: $(elapsed "$step") s"
 
 step=$(date +%s)
@@ -434,7 +486,7 @@ elif ! dc --timeout 2700 build > "$logs/build.log" 2>&1; then
     tail -40 "$logs/build.log"
     tail -20 "$logs/compose.log"
     echo "compose: image build failed (log: $logs/build.log)"
-    echo "compose: suite failed before its tests (0 of 6 run)"
+    echo "compose: suite failed before its tests (0 of 7 run)"
     exit 1
 else
     note "image $image built in $(elapsed "$step") s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
@@ -447,6 +499,7 @@ run_test c test_c_scale_down "400 calls; scale down 4 -> 2 mid-batch: nothing lo
 run_test d test_d_broker_restart "400 calls; broker restarted mid-batch: every call completes once"
 run_test e test_e_swarm "docker stack deploy, same file, one-node swarm: the demo works"
 run_test f test_f_curve "CURVE (docker-compose.curve.yml): keyed demo 330, a stranger's key and no key refused"
+run_test g test_g_pair "a broker pair: primary killed, the demo runs on the backup; no flip-flop"
 
 echo "=== compose summary ($(elapsed "$suite_started") s)"
 printf '%s\n' "${results[@]}"
