@@ -289,6 +289,11 @@ TEST_CASE("the active primary killed mid-batch: the backup takes over, every cal
         {DEFERQ_CLI_BIN, "--broker", pair.client_endpoints(), "call", "add", "1", "2"}, 30s);
     CHECK(cli.exit_code == 0);
     CHECK_THAT(cli.output, Catch::Contains("3"));
+    // `deferq status` with both endpoints reaches the active broker, and says which it is.
+    auto status =
+        deferq::test::run({DEFERQ_CLI_BIN, "--broker", pair.client_endpoints(), "status"}, 30s);
+    CHECK(status.exit_code == 0);
+    CHECK_THAT(status.output, Catch::Contains("standby pair: the backup, active"));
     CHECK(pair.status(primary)["counters"]["standby_dropped"].get<std::uint64_t>() > 0);
     CHECK(pair.log(primary).find("→ active") == std::string::npos);
 }

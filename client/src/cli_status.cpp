@@ -60,6 +60,11 @@ std::string render_tables(const json& status) {
         number(counters, "live_workers"), number(counters, "live_clients"),
         number(counters, "queued_jobs"), number(counters, "running_jobs"),
         real(rates, "replies_per_s") + real(rates, "errors_per_s"), real(rates, "window_s"));
+    // A broker of a standby pair (docs/protocol.md §8); one alone says nothing more.
+    if (const json standby = status.value("standby", json::object());
+        !text(standby, "role").empty() && text(standby, "role") != "alone")
+        out += fmt::format("standby pair: the {}, {}\n", text(standby, "role"),
+                           text(standby, "state"));
     out += fmt::format(
         "requests {}  replies {}  errors {}  timeouts {}  overloaded {}  requeued {}  "
         "workers lost {}  late replies {}  malformed {}  peers disconnected {}  unauthorized "
