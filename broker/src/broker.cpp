@@ -29,6 +29,8 @@ constexpr int ticks_per_interval = 4;
 /// Messages ZeroMQ queues for one client before the broker holds them itself (and counts their
 /// bytes against the budgets): a client that reads keeps this queue near empty.
 constexpr int client_send_hwm = 64;
+/// States from the partner handled per turn (it says one per heartbeat interval).
+constexpr int max_partner_states_per_turn = 16;
 /// How soon the loop tries again to send what it holds for slow clients.
 constexpr std::chrono::milliseconds held_retry{10};
 
@@ -149,9 +151,9 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
         }
     }
     if (_peer_link) // the next state to say
-        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              _peer_link->next_due() - now),
-                          std::chrono::milliseconds{0}, wait);
+        wait = std::clamp(
+            std::chrono::duration_cast<std::chrono::milliseconds>(_peer_link->next_due() - now),
+            std::chrono::milliseconds{0}, wait);
     // An item with no socket and fd -1 is never readable; the peer link's comes last.
     protocol::poll(items, _peer_link ? 6 : _zap ? 5 : 4, wait);
     now = clock_type::now();
@@ -192,18 +194,20 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
 
 void broker_shell::standby_turn(bool partner_spoke, time_point now) {
     bool changed = false;
-    if (partner_spoke)
-        while (auto partner = _peer_link->receive(now)) {
-            if (partner->state == (_standby->is_backup() ? ha_state::backup : ha_state::primary) &&
-                !std::exchange(_told_same_role, true))
-                log().error("standby: the partner ({:016x}) is a {} too: give exactly one of the "
-                            "pair --backup",
-                            partner->instance, to_string(partner->state));
-            if (auto change = _standby->on_partner_state(partner->state, now)) {
-                standby_changed(*change, now);
-                changed = true;
-            }
+    // Bounded, as every socket of the loop; the partner says one state per interval.
+    for (int i = 0; partner_spoke && i < max_partner_states_per_turn; ++i) {
+        auto partner = _peer_link->receive(now);
+        if (!partner) break;
+        if (partner->state == (_standby->is_backup() ? ha_state::backup : ha_state::primary) &&
+            !std::exchange(_told_same_role, true))
+            log().error("standby: the partner ({:016x}) is a {} too: give exactly one of the "
+                        "pair --backup",
+                        partner->instance, to_string(partner->state));
+        if (auto change = _standby->on_partner_state(partner->state, now)) {
+            standby_changed(*change, now);
+            changed = true;
         }
+    }
     if (auto change = _standby->on_tick(now)) {
         standby_changed(*change, now);
         changed = true;

@@ -11,6 +11,8 @@ namespace {
 
 /// A state message is tiny; anything larger is not the partner's (room for CURVE's handshake).
 constexpr std::int64_t max_peer_message = 4096;
+/// Messages read by one receive(), and states handled per loop turn.
+constexpr int max_messages_per_receive = 64;
 
 } // namespace
 
@@ -49,7 +51,8 @@ void peer_link::start() {
 }
 
 std::optional<partner_state> peer_link::receive(time_point now) {
-    while (protocol::receive_frames(_sub, _frames)) {
+    // Bounded: a flood of malformed messages cannot hold the loop.
+    for (int i = 0; i < max_messages_per_receive && protocol::receive_frames(_sub, _frames); ++i) {
         std::optional<ha_state> state;
         std::uint64_t instance = 0;
         if (_frames.size() == 3 && protocol::view(_frames[0]) == peer_protocol &&
