@@ -606,9 +606,10 @@ TEST_CASE("decode_client_request takes any function name; function_name_problem 
     CHECK(protocol::function_name_problem("abcde", limits));
 }
 
-TEST_CASE("decode_client_request rejects nonzero reserved option bytes", "[protocol]") {
+TEST_CASE("decode_client_request rejects nonzero reserved option bits", "[protocol]") {
     for (std::size_t reserved : {6u, 7u}) {
-        for (char value : {'\x01', '\x80', '\xff'}) {
+        for (char value : {'\x01', '\x02', '\x80', '\xff'}) {
+            if (reserved == 6 && value == '\x01') continue; // the resent flag (§3c)
             auto bytes = options(sample_options);
             bytes[reserved] = value;
             INFO("option byte " << reserved << " = " << int(static_cast<unsigned char>(value)));
@@ -616,6 +617,40 @@ TEST_CASE("decode_client_request rejects nonzero reserved option bytes", "[proto
             CHECK(rejected(protocol::decode_client_request(frames)));
         }
     }
+}
+
+TEST_CASE("the resent flag travels in option byte 6, bit 0 (§3c)", "[protocol]") {
+    auto resent = sample_options;
+    resent.resent = true;
+    auto frame = protocol::options_frame(resent);
+    auto bytes = std::string(protocol::view(frame));
+    CHECK(bytes[6] == '\x01');
+    auto frames = build(client(command::request, {u64(1), "add", bytes, payload()}));
+    CHECK(accepted(protocol::decode_client_request(frames)).options.resent);
+    frames = build(client(command::request, {u64(1), "add", options(sample_options), payload()}));
+    CHECK_FALSE(accepted(protocol::decode_client_request(frames)).options.resent);
+}
+
+TEST_CASE("HELD and a JOB that names its caller decode (§3c)", "[protocol]") {
+    auto frames =
+        build({"", "DFQW01", std::string(1, '\x0e'), u64(9), "add", "caller-id", u64(42), u32(2)});
+    auto held = accepted(protocol::decode_held_job(frames));
+    CHECK(held.job_id == 9);
+    CHECK(held.function == "add");
+    CHECK(held.caller == "caller-id");
+    CHECK(held.correlation_id == 42);
+    CHECK(held.attempt == 2);
+    frames.pop_back();
+    CHECK(rejected(protocol::decode_held_job(frames)));
+    auto job = build({"", "DFQW01", std::string(1, '\x01'), u64(9), "add", u32(0), u32(1), "args",
+                      "caller-id", u64(42)});
+    auto decoded = accepted(protocol::decode_job_request(job));
+    CHECK(decoded.caller == "caller-id");
+    CHECK(decoded.correlation_id == 42);
+    job.pop_back();
+    CHECK(rejected(protocol::decode_job_request(job))); // a caller without its correlation id
+    job.pop_back();
+    CHECK(accepted(protocol::decode_job_request(job)).caller.empty()); // before 1.2
 }
 
 TEST_CASE("decode_client_request accepts an empty payload frame, which the broker never decodes",

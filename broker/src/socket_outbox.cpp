@@ -37,7 +37,13 @@ socket_outbox::socket_outbox(zmq::socket_t& clients, zmq::socket_t& workers,
 
 void socket_outbox::give_job(worker_record& worker, job& j, std::uint32_t remaining_ms) {
     const auto& dialect = *worker.dialect;
-    job_message message{j.id, j.function->name, remaining_ms, j.attempts, j.payload};
+    job_message message{j.id,
+                        j.function->name,
+                        remaining_ms,
+                        j.attempts,
+                        j.payload,
+                        j.client ? std::string_view(j.client->routing_id) : std::string_view{},
+                        j.correlation_id};
     if (dialect.traits().batches && j.payload.size() <= max_batched_payload) {
         dialect.job_record(batch_of(worker), message);
         worker.output.jobs.push_back(j.id);

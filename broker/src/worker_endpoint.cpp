@@ -153,6 +153,12 @@ void broker_shell::on_worker_command(worker_record& worker, command cmd,
         if (!_core.on_wait(worker, job_id, now)) late_reply(worker, "WAIT", job_id, now);
         return;
     }
+    case command::held: { // a job it holds from an earlier connection (§3c)
+        auto held = decode_held_job(body, _options.limits);
+        if (auto* error = std::get_if<decode_error>(&held))
+            return malformed(side::worker, routing_id, error->reason, now);
+        return _core.on_held(worker, std::get<held_job>(held), now);
+    }
     case command::drain:
     case command::heartbeat:
     case command::disconnect: {

@@ -330,7 +330,11 @@ private:
         std::sort(calls.begin(), calls.end(),
                   [](const auto& a, const auto& b) { return a->id < b->id; });
         auto now = clock_type::now();
+        // A broker that adopts jobs waits for its workers' reports before it runs a resent call
+        // again (docs/protocol.md §3c).
+        bool resent = (_link->monitor().features() & broker_features::adopts_jobs) != 0;
         for (auto& call : calls) {
+            call->options.resent = resent;
             if (call->deadline.linked()) {
                 // The broker restarts the deadline from the time it receives the request.
                 auto left =
@@ -379,8 +383,10 @@ private:
                 _link->monitor().connected(now);
                 return;
             }
-            _resend_when_heard = false;
-            resend_pending("reconnected");
+            // Resent when a broker answers on the new connection: then it is known whether it
+            // adopts jobs (the calls are marked resent for it), and a broker that does not serve
+            // (a passive standby) is not sent calls it would drop.
+            _resend_when_heard = true;
         }
     }
 

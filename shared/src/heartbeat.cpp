@@ -12,6 +12,7 @@ void broker_monitor::connected(clock_type::time_point now) {
 
 void broker_monitor::heard(clock_type::time_point now) {
     _last_seen = now;
+    _last_heard = now;
     _backoff = clock_type::duration::zero();
     _backoff_base = std::chrono::milliseconds::zero();
 }
@@ -23,6 +24,7 @@ bool broker_monitor::announced(const protocol::broker_heartbeat& heartbeat) {
                            protocol::min_heartbeat_interval, protocol::max_heartbeat_interval);
     _liveness = std::clamp(heartbeat.liveness, std::uint32_t{1}, protocol::max_liveness);
     if (heartbeat.max_message_size != 0) _max_message_size = heartbeat.max_message_size;
+    _features = heartbeat.features;
     bool restarted = _instance && *_instance != heartbeat.instance;
     _instance = heartbeat.instance;
     return restarted;

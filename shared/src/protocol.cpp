@@ -187,6 +187,8 @@ std::string_view to_string(command cmd) noexcept {
         return "CALL";
     case command::wait:
         return "WAIT";
+    case command::held:
+        return "HELD";
     }
     return "UNKNOWN";
 }
@@ -214,7 +216,7 @@ zmq::message_t options_frame(const request_options& options) {
     std::memcpy(out, timeout.data(), 4);
     out[4] = options.priority;
     out[5] = options.max_attempts;
-    out[6] = 0;
+    out[6] = options.resent ? 1 : 0; // flags (since 1.2): bit 0, resent
     out[7] = 0;
     return frame;
 }
@@ -249,7 +251,8 @@ decoded<client_request> client_request_from(std::span<const Frame> frames,
             out.options.timeout_ms = read_int<std::uint32_t>(bytes);
             out.options.priority = bytes[4];
             out.options.max_attempts = bytes[5];
-            if (bytes[6] != 0 || bytes[7] != 0) in.fail("reserved option bytes must be 0");
+            out.options.resent = (bytes[6] & 1) != 0;
+            if ((bytes[6] & ~1) != 0 || bytes[7] != 0) in.fail("reserved option bits must be 0");
         }
     }
     out.payload_index = in.payload("payload", out.payload);
@@ -332,6 +335,10 @@ decoded<job_request> job_request_from(std::span<const Frame> frames, const decod
     out.deadline_ms = in.template integer<std::uint32_t>("deadline");
     out.attempt = in.template integer<std::uint32_t>("attempt");
     out.payload_index = in.payload("payload", out.payload);
+    if (in.remaining() > 0) { // since 1.2: whose call it is (§3c)
+        out.caller = in.text("caller", 255);
+        out.correlation_id = in.template integer<std::uint64_t>("correlation id");
+    }
     return in.finish(out);
 }
 
@@ -426,6 +433,7 @@ decoded<broker_heartbeat> decode_broker_heartbeat(message_frames frames) {
         out.max_message_size = in.integer<std::uint64_t>("max message size");
         if (!in.failed() && out.max_message_size == 0) in.fail("max message size must be positive");
     }
+    if (!in.failed() && in.remaining() > 0) out.features = in.integer<std::uint32_t>("features");
     in.skip_rest(); // a later version may announce more (docs/protocol.md §2, HEARTBEAT)
     return in.finish(out);
 }
@@ -450,6 +458,17 @@ decoded<worker_ready> decode_worker_ready(message_frames frames, const decode_li
             out.functions.push_back(in.text("function name", limits.max_function_name, false));
     }
     return in.finish(std::move(out));
+}
+
+decoded<held_job> decode_held_job(message_frames frames, const decode_limits& limits) {
+    message_reader in(frames, 3);
+    held_job out{};
+    out.job_id = in.integer<std::uint64_t>("job id");
+    out.function = in.text("function name", limits.max_function_name, false);
+    out.caller = in.text("caller", 255);
+    out.correlation_id = in.integer<std::uint64_t>("correlation id");
+    out.attempt = in.integer<std::uint32_t>("attempt");
+    return in.finish(out);
 }
 
 decoded<worker_credit> decode_worker_credit(message_frames frames) {

@@ -10,6 +10,8 @@
 
 #include <zmq.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace deferq::worker_detail {
 
@@ -25,6 +28,32 @@ using clock_type = std::chrono::steady_clock;
 /// Progress messages per job, at most one this often.
 inline constexpr std::chrono::milliseconds progress_interval{100};
 
+/// A caller's routing id, kept in the job without an allocation when it is short (deferq's are
+/// 16 bytes).
+class caller_id {
+public:
+    void assign(std::string_view id) {
+        if (id.size() <= _inline.size()) {
+            std::copy(id.begin(), id.end(), _inline.begin());
+            _size = static_cast<std::uint8_t>(id.size());
+            _longer.clear();
+        } else {
+            _longer.assign(id);
+            _size = 0;
+        }
+    }
+    std::string_view view() const {
+        return _longer.empty() ? std::string_view(_inline.data(), _size)
+                               : std::string_view(_longer);
+    }
+    bool empty() const { return view().empty(); }
+
+private:
+    std::array<char, 32> _inline {};
+    std::uint8_t _size = 0;
+    std::string _longer;
+};
+
 struct job_record {
     std::uint64_t id;
     std::string function;
@@ -32,7 +61,9 @@ struct job_record {
     std::optional<clock_type::time_point> deadline;
     zmq::message_t payload;
     const bound_handler* handler;
-    std::uint64_t generation; ///< connection the job arrived on
+    std::uint64_t generation; ///< connection the job belongs to (it arrived on, or was reported on)
+    caller_id caller;         ///< whose call it is, to report it to a new broker (§3c)
+    std::uint64_t correlation_id = 0;
     std::atomic<bool> cancelled{false};
     std::atomic<std::int64_t> last_progress{0}; ///< steady clock ns
     std::atomic<std::int64_t> started{0}; ///< steady clock ns when a pool thread took it; 0 waiting

@@ -1,5 +1,6 @@
 #include "deferq/worker.hpp"
 
+#include "held_jobs.hpp"
 #include "job_pool.hpp"
 #include "job_run.hpp"
 #include "worker_message.hpp"
@@ -39,6 +40,7 @@ using job_ptr = std::shared_ptr<job_record>;
 /// A round trip to the broker that prefetch should cover (docs/protocol.md §6).
 inline constexpr std::chrono::microseconds assumed_round_trip{2000};
 inline constexpr std::uint32_t max_adaptive_prefetch = 128;
+using worker_detail::held_frames;
 using worker_detail::progress_interval;
 
 /// A call a job made, waiting for the broker's answer (docs/protocol.md §3b).
@@ -123,6 +125,7 @@ public:
                 outcomes.pop_front();
             }
             _link->flush(); // what this turn answered goes out as one BATCH (§3a)
+            _recent.prune(_link->monitor().last_heard(), _link->monitor().interval());
             if (!_draining && (_stop_requested || (signals && signals->received()))) begin_drain();
             auto now = clock_type::now();
             _link->monitor().loop_tick(now);
@@ -142,20 +145,19 @@ private:
 
     void connect() {
         if (_link) {
-            // Jobs of the old connection are no longer ours: the broker requeued them.
-            for (auto& [id, job] : _jobs)
-                job->cancelled = true;
+            // The jobs of the old connection keep running: the broker this one reaches hears of
+            // them once it says that it adopts jobs, or they are dropped then (§3c).
+            _report_due = true;
             bump_reconnects();
         } else {
             _link.emplace(*_context, _options.broker, worker_protocol, _options.curve_keys,
                           _options.curve_server_key);
         }
         _link->connect(random_routing_id()); // a fresh routing id: a new registration
+        // This connection's first HEARTBEAT is no restart, whichever broker answers.
+        _link->monitor().forget_instance();
         ++_generation;
-        _outstanding = 0;
-        _jobs.clear();
         fail_calls();
-        _incoming.clear();
         _current_prefetch = _options.prefetch.value_or(adaptive_prefetch());
         auto& ready_message = _link->begin(ready);
         ready_message.push_back(string_frame(_options.name));
@@ -241,8 +243,54 @@ private:
     void on_heartbeat(const broker_heartbeat& beat) override {
         if (_link->monitor().announced(beat)) {
             log().info("worker {}: broker restarted, registering again", _options.name);
-            connect();
+            return connect();
         }
+        if (std::exchange(_report_due, false)) report_held();
+    }
+
+    /// Tells a new broker of the jobs of earlier connections and of the answers it may not have
+    /// read (HELD, then the answer again); with a broker that does not adopt jobs, they are
+    /// dropped, as the broker runs them again (docs/protocol.md §3c).
+    void report_held() {
+        bool adopts = (_link->monitor().features() & broker_features::adopts_jobs) != 0;
+        std::vector<std::uint64_t> dropped;
+        std::size_t reported = 0, answers = 0;
+        for (auto& [id, job] : _jobs) {
+            if (job->generation == _generation) continue;
+            if (!adopts || job->caller.empty()) {
+                job->cancelled = true;
+                dropped.push_back(id);
+                continue;
+            }
+            job->generation = _generation;
+            send_held(*job);
+            ++reported;
+        }
+        for (auto id : dropped) {
+            _jobs.erase(id);
+            --_outstanding;
+        }
+        auto now = clock_type::now();
+        for (auto& answer : _recent.all()) {
+            if (!adopts || answer.job->caller.empty()) continue;
+            send_held(*answer.job);
+            zmq::message_t payload;
+            payload.copy(answer.payload);
+            send_answer(*answer.job, answer.failed, std::move(payload), answer.code, answer.type,
+                        answer.message);
+            answer.sent = now;
+            ++answers;
+        }
+        if (!adopts) _recent.all().clear();
+        if (reported + answers + dropped.size() > 0)
+            log().info("worker {}: told the broker of {} job(s) it holds and {} answer(s) it may "
+                       "not have read; dropped {}",
+                       _options.name, reported, answers, dropped.size());
+    }
+
+    void send_held(const job_record& job) {
+        held_frames(_link->begin(command::held), job);
+        _link->send();
     }
 
     void on_disconnect() override {
@@ -289,6 +337,8 @@ private:
         job->id = request.job_id;
         job->function = std::string(request.function);
         job->attempt = request.attempt;
+        job->caller.assign(request.caller);
+        job->correlation_id = request.correlation_id;
         if (request.deadline_ms)
             job->deadline = clock_type::now() + std::chrono::milliseconds{request.deadline_ms};
         job->payload = std::move(payload);
@@ -352,6 +402,16 @@ private:
             break;
         }
         auto& job = *result.job;
+        if (job.generation != _generation && _report_due &&
+            (result.what == outcome::kind::reply || result.what == outcome::kind::error)) {
+            // Of an earlier connection, and the new broker may adopt it: kept to be told then.
+            auto failed = result.what == outcome::kind::error;
+            _recent.keep({result.job, failed, std::move(result.payload), result.code,
+                          std::move(result.type), std::move(result.message), clock_type::now()});
+            _jobs.erase(job.id);
+            --_outstanding;
+            return;
+        }
         if (job.generation != _generation) {
             // The job came on a connection that is gone: the broker has given it to another worker.
             if (result.what == outcome::kind::reply || result.what == outcome::kind::error) {
@@ -383,28 +443,40 @@ private:
         }
         if (result.what == outcome::kind::reply && refuse_too_large(job, result.payload)) {
             // answered with too_large
-        } else if (result.what == outcome::kind::reply) {
-            counters.jobs_done.fetch_add(1, std::memory_order_relaxed);
-            if (result.payload.size() <= max_batched_payload) {
-                auto& batch = _link->record();
-                batch.begin(command::reply, 2);
-                batch.u64(job.id);
-                batch.bytes(view(result.payload));
-            } else {
-                _link->begin(command::reply);
-                _link->message().push_back(u64_frame(job.id));
-                _link->message().push_back(std::move(result.payload));
-                _link->send();
-            }
         } else {
-            if (result.code == error_code::cancelled)
+            bool failed = result.what != outcome::kind::reply;
+            if (!failed)
+                counters.jobs_done.fetch_add(1, std::memory_order_relaxed);
+            else if (result.code == error_code::cancelled)
                 counters.jobs_cancelled.fetch_add(1, std::memory_order_relaxed);
             else
                 counters.jobs_failed.fetch_add(1, std::memory_order_relaxed);
-            send_error(job.id, result.code, result.type, result.message);
+            // Kept a while: a broker that dies now may not have read it (§3c).
+            zmq::message_t sent;
+            sent.copy(result.payload); // shares a large buffer
+            send_answer(job, failed, std::move(sent), result.code, result.type, result.message);
+            job.payload = zmq::message_t(); // its arguments are not needed any more
+            _recent.keep({result.job, failed, std::move(result.payload), result.code,
+                          std::move(result.type), std::move(result.message), clock_type::now()});
         }
         _jobs.erase(job.id);
         --_outstanding;
+    }
+
+    void send_answer(const job_record& job, bool failed, zmq::message_t payload, error_code code,
+                     std::string_view type, std::string_view message) {
+        if (failed) return send_error(job.id, code, type, message);
+        if (payload.size() <= max_batched_payload) {
+            auto& batch = _link->record();
+            batch.begin(command::reply, 2);
+            batch.u64(job.id);
+            batch.bytes(view(payload));
+            return;
+        }
+        _link->begin(command::reply);
+        _link->message().push_back(u64_frame(job.id));
+        _link->message().push_back(std::move(payload));
+        _link->send();
     }
 
     // ---- calls from jobs (docs/protocol.md §3b)
@@ -537,6 +609,9 @@ private:
     bool _draining = false;
     clock_type::time_point _drain_deadline{};
     mailbox<outcome> _outcomes;
+    bool _report_due = false; ///< a new connection: tell its broker of the jobs held (§3c)
+    /// Answers sent lately, for a new broker instance (§3c).
+    worker_detail::recent_answers _recent{2 * (std::size_t{max_adaptive_prefetch} + 64)};
 
     std::unordered_map<std::uint64_t, pending_call> _calls; ///< calls of jobs, by call id
     std::atomic<std::uint64_t> _next_call_id{1};

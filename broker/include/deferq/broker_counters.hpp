@@ -35,6 +35,9 @@ struct broker_counters {
     std::atomic<std::uint64_t> replies_held{0};        ///< messages held for slow clients
     std::atomic<std::uint64_t> replies_dropped{0};     ///< held messages dropped: their client went
     std::atomic<std::uint64_t> clients_cut_off{0};     ///< forgotten for reading nothing
+    std::atomic<std::uint64_t> jobs_adopted{0};        ///< reported by workers (HELD), kept
+    std::atomic<std::uint64_t> adoptions_refused{0};   ///< reported, but the call runs elsewhere
+    std::atomic<std::uint64_t> resent_parked{0};       ///< resent calls that waited for reports
     std::atomic<std::uint64_t> standby_dropped{0};     ///< unanswered: this broker stands by
     std::atomic<std::uint64_t> queued_jobs{0};         ///< gauge
     std::atomic<std::uint64_t> running_jobs{0};        ///< gauge
@@ -75,6 +78,9 @@ inline constexpr counter_info counter_table[] = {
     {"replies_held", metric_kind::counter, "Messages to clients held by the broker because the client's connection had no room (it reads slowly).", &broker_counters::replies_held},
     {"replies_dropped", metric_kind::counter, "Held messages dropped because their client went away or was cut off.", &broker_counters::replies_dropped},
     {"clients_cut_off", metric_kind::counter, "Clients forgotten because more than the tenant budget waited for them to read.", &broker_counters::clients_cut_off},
+    {"jobs_adopted", metric_kind::counter, "Jobs a worker reported holding from an earlier broker connection (HELD) and that the broker adopted instead of running them again.", &broker_counters::jobs_adopted},
+    {"adoptions_refused", metric_kind::counter, "Jobs a worker reported holding whose call runs elsewhere already (the worker is told to cancel them).", &broker_counters::adoptions_refused},
+    {"resent_parked", metric_kind::counter, "Resent calls that waited, after the broker started, for the workers' reports of the jobs they hold.", &broker_counters::resent_parked},
     {"standby_dropped", metric_kind::counter, "Messages from clients and workers dropped unanswered while this broker of a standby pair was not active (they move to the other one).", &broker_counters::standby_dropped},
     {"queued_jobs", metric_kind::gauge, "Jobs waiting in queues.", &broker_counters::queued_jobs},
     {"running_jobs", metric_kind::gauge, "Jobs dispatched to workers and not answered yet.", &broker_counters::running_jobs},

@@ -57,6 +57,7 @@ void broker_core::accept_call(client_record& client, tenant_record& tenant,
         bump(_counters.duplicate_requests);
         return;
     }
+    if (claim(client, request, payload, now)) return; // a worker holds it already (§3c)
     if (client.pending.size() >= _options.max_pending_per_client) {
         bump(_counters.overloaded);
         limit_hit("client " + printable(client.routing_id) + " has " +
@@ -115,6 +116,7 @@ void broker_core::accept_call(client_record& client, tenant_record& tenant,
         _deadlines.arm(j, *deadline);
     }
     client_registry::add_pending(client, request.correlation_id, j.id);
+    if (park(j, request, now)) return; // a worker may report it: wait for the reports (§3c)
     _jobs.enqueue(j, queue_end::back, now);
     dispatch(function, now);
 }
@@ -181,6 +183,14 @@ bool broker_core::finish(worker_record& worker, std::uint64_t job_id, time_point
 
 bool broker_core::on_reply(worker_record& worker, std::uint64_t job_id, std::string_view payload,
                            zmq::message_t* frame, time_point now) {
+    if (auto* j = _jobs.find_held(worker, job_id); j && j->unclaimed) {
+        kept_answer answer;
+        if (frame)
+            answer.payload = std::move(*frame);
+        else
+            answer.payload = zmq::message_t(payload.data(), payload.size());
+        return keep_unclaimed_answer(worker, *j, std::move(answer), now);
+    }
     return finish(worker, job_id, now, [&](job& j) {
         _out.reply(*j.client, j.correlation_id, j.function->name, worker.name, j.attempts, payload,
                    frame);
@@ -191,6 +201,14 @@ bool broker_core::on_reply(worker_record& worker, std::uint64_t job_id, std::str
 
 bool broker_core::on_error(worker_record& worker, const protocol::worker_error& failure,
                            time_point now) {
+    if (auto* j = _jobs.find_held(worker, failure.job_id); j && j->unclaimed) {
+        kept_answer answer;
+        answer.failed = true;
+        answer.code = failure.code;
+        answer.type = std::string(failure.type);
+        answer.message = std::string(failure.message);
+        return keep_unclaimed_answer(worker, *j, std::move(answer), now);
+    }
     return finish(worker, failure.job_id, now, [&](job& j) {
         send_error(*j.client, j.correlation_id, j.function->name, failure.code, failure.message,
                    worker.name, j.attempts, failure.type);
@@ -211,7 +229,7 @@ bool broker_core::on_decline(worker_record& worker, std::uint64_t job_id, time_p
     if (!j) return false;
     stop_waiting(worker, *j);
     _jobs.release(worker, job_id);
-    if (j->state == job_state::abandoned) {
+    if (j->state == job_state::abandoned || j->unclaimed) {
         forget(*j);
         return true;
     }
@@ -315,7 +333,7 @@ void broker_core::expire_deadlines(time_point now) {
         note_failure(*j->function, error_code::timeout);
         auto* client = j->client;
         send_error(*client, j->correlation_id, j->function->name, error_code::timeout,
-                   j->state == job_state::queued
+                   !j->worker // queued, or parked (a resent call waiting for reports)
                        ? "deadline passed while queued"
                        : "deadline passed while running on " + j->worker->name,
                    j->worker ? std::string_view(j->worker->name) : std::string_view{}, j->attempts);
@@ -364,6 +382,7 @@ void broker_core::tick(time_point now) {
         }
         if (now - client->last_sent >= _options.heartbeat_interval) _out.heartbeat(*client);
     }
+    end_adoption(now);
     fail_unoffered(now);
     _jobs.tidy(now, _options.function_memory);
     _deadlines.shrink();
@@ -483,6 +502,9 @@ void broker_core::abandon(job& j, error_code why) {
     if (j.state == job_state::queued) {
         _jobs.unqueue(j);
         forget(j);
+    } else if (j.state == job_state::parked) {
+        leave_parked(j);
+        forget(j);
     } else if (j.state == job_state::running) {
         j.state = job_state::abandoned;
         _out.cancel(*j.worker, j.id);
@@ -502,6 +524,7 @@ void broker_core::fail_job(job& j, error_code code, std::string_view message) {
 }
 
 void broker_core::forget(job& j) {
+    if (j.unclaimed) forget_unclaimed(j);
     end_children(j);
     _jobs.remove_child(j.id);
     _deadlines.disarm(j);

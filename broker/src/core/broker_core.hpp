@@ -26,6 +26,8 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace deferq::broker_detail {
 
@@ -95,6 +97,11 @@ public:
     /// The worker gives a job back unstarted: not an attempt; it goes first in its queue.
     [[nodiscard]] bool on_decline(worker_record& worker, std::uint64_t job_id, time_point now);
 
+    /// The worker reports a job it holds from an earlier connection (HELD, docs/protocol.md §3c):
+    /// adopted (its caller's resend attaches to it), taken over from the caller's queued or
+    /// parked call, or, when that call runs elsewhere, cancelled on the worker.
+    void on_held(worker_record& worker, const protocol::held_job& report, time_point now);
+
     /// The worker's prefetch changed (the shell checked its bound).
     void on_credit(worker_record& worker, std::uint32_t prefetch, time_point now);
     /// The worker takes no more jobs and finishes those it holds.
@@ -103,12 +110,17 @@ public:
     /// worker_lost after max_attempts; abandoned ones are dropped.
     void remove_worker(worker_record& worker, std::string_view why, parting how, time_point now);
 
-    /// The broker starts serving at `now`: a standby broker taking over (docs/protocol.md §7).
+    /// The broker starts serving at `now`: a standby broker taking over (docs/protocol.md §8).
     /// Like a start, it opens the registration window (workers come and report the jobs they
     /// hold; resent calls wait for those reports before they are queued again).
     void begin_serving(time_point now) { _started = now; }
 
     // ---- time
+
+    /// Adopted jobs no caller claimed yet, and answers kept for them (status, tests).
+    std::size_t unclaimed() const { return _unclaimed.size(); }
+    /// Resent calls waiting for the workers' reports.
+    std::size_t parked() const { return _parked.size(); }
 
     /// The earliest armed deadline.
     std::optional<time_point> next_deadline() const { return _deadlines.next(); }
@@ -146,6 +158,50 @@ public:
     bool remembered(const function_record& function, time_point now) const;
 
 private:
+    // ---- adoption (core/adoption.cpp; docs/protocol.md §3c)
+
+    /// An answer to an adopted job that came before its caller claimed it.
+    struct kept_answer {
+        bool failed = false;
+        zmq::message_t payload;    ///< REPLY
+        error_code code{};         ///< ERROR
+        std::string type, message; ///< ERROR
+        std::string worker;
+        std::uint32_t attempts = 0;
+    };
+    /// A reported job whose caller has not resent its call yet.
+    struct unclaimed_call {
+        std::uint64_t job_id = 0; ///< 0 once answered
+        time_point until{};       ///< then it is cancelled (or its answer dropped)
+        std::optional<kept_answer> answer;
+        std::string function;
+    };
+    static std::string claim_key(std::string_view caller, std::uint64_t correlation_id);
+    /// How long after the broker starts serving resent calls wait for the workers' reports, and
+    /// how long an adopted job waits for its caller: a heartbeat expiry (peers that lost the old
+    /// broker find the new one within it).
+    clock_type::duration adoption_window() const {
+        return _options.heartbeat_interval * _options.liveness;
+    }
+    /// A resent call for an adopted job: attached to it, or answered with the answer kept for
+    /// it. False when there is none.
+    bool claim(client_record& client, const call_request& request, zmq::message_t& payload,
+               time_point now);
+    /// Gives `j` (adopted) its caller, as a call of `client` would.
+    void attach(job& j, client_record& client, zmq::message_t payload, std::uint8_t priority,
+                std::uint8_t max_attempts, std::optional<time_point> deadline);
+    /// An adopted job's answer came before its caller: kept until it claims it. True if `j` was
+    /// such a job (the worker's slot is free again).
+    bool keep_unclaimed_answer(worker_record& worker, job& j, kept_answer answer, time_point now);
+    /// Parks a resent call while the workers may still report it. True when parked.
+    bool park(job& j, const call_request& request, time_point now);
+    /// The adoption window passed: parked calls are queued, unclaimed jobs cancelled.
+    void end_adoption(time_point now);
+    /// A parked call leaves the parked ones (to be queued, held or forgotten).
+    static void leave_parked(job& j);
+    /// `j` is forgotten: its unclaimed entry goes too, unless it keeps an answer.
+    void forget_unclaimed(const job& j);
+
     /// A worker answered a job it holds: `deliver` tells the caller, if one still waits; the
     /// worker's slot goes to the next job. False when the worker does not hold the job.
     template <typename Deliver>
@@ -208,6 +264,9 @@ private:
     tenant_registry _tenants;
     time_point _started;
     time_point _last_limit_log{};
+    string_map<unclaimed_call> _unclaimed;                      ///< by claim_key
+    std::unordered_map<std::uint64_t, std::string> _claim_keys; ///< unclaimed job → its key
+    std::vector<std::uint64_t> _parked;                         ///< resent calls (job ids)
 };
 
 } // namespace deferq::broker_detail

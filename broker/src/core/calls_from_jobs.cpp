@@ -21,7 +21,7 @@ void broker_core::on_call(worker_record& worker, std::uint64_t parent_job_id,
     bump(_counters.requests);
     auto& caller = caller_of(worker);
     const auto* parent = _jobs.find_held(worker, parent_job_id);
-    if (!parent || parent->state != job_state::running)
+    if (!parent || parent->state != job_state::running || !parent->tenant)
         return send_error(caller, request.correlation_id, request.function, error_code::cancelled,
                           "job " + std::to_string(parent_job_id) +
                               ", which makes this call, is not running on this worker (it "

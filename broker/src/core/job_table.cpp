@@ -50,6 +50,17 @@ job& job_table::add(client_record& client, std::uint64_t correlation_id, functio
     return j;
 }
 
+job& job_table::adopt(std::uint64_t id, std::uint64_t correlation_id, function_record& function,
+                      std::uint8_t max_attempts) {
+    auto& j = _jobs[id];
+    j.id = id;
+    j.correlation_id = correlation_id;
+    j.function = &function;
+    j.max_attempts = max_attempts;
+    j.unclaimed = true;
+    return j;
+}
+
 job* job_table::find(std::uint64_t id) {
     auto it = _jobs.find(id);
     return it == _jobs.end() ? nullptr : &it->second;
@@ -170,7 +181,8 @@ void job_table::tidy(time_point now, std::chrono::milliseconds memory) {
         auto& function = *it->second;
         bool remembered =
             function.last_offered != time_point{} && now - function.last_offered <= memory;
-        if (function.workers.empty() && function.queued == 0 && !remembered) {
+        if (function.workers.empty() && function.queued == 0 && function.parked == 0 &&
+            !remembered) {
             it = _functions.erase(it);
             continue;
         }

@@ -38,6 +38,10 @@ public:
     job& add(client_record& client, std::uint64_t correlation_id, function_record& function,
              zmq::message_t payload, std::uint8_t priority, std::uint8_t max_attempts,
              tenant_record& tenant);
+    /// A job a worker reports holding from an earlier connection (HELD, docs/protocol.md §3c),
+    /// under the id it has there; not queued, no caller yet. The id must be free.
+    job& adopt(std::uint64_t id, std::uint64_t correlation_id, function_record& function,
+               std::uint8_t max_attempts);
     job* find(std::uint64_t id);
     const job* find(std::uint64_t id) const;
     /// Forgets a job. It must be neither queued (see unqueue) nor held (see release).

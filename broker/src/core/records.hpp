@@ -77,6 +77,7 @@ struct function_record {
     std::string name;
     job_queue queue;
     std::size_t queued = 0; ///< live jobs in the queue
+    std::size_t parked = 0; ///< resent calls waiting for the workers' reports (§3c)
     std::vector<worker_record*> workers;
     time_point last_offered{}; ///< when its last worker left; {}: never offered (or offered now)
     // Outcomes and latencies (mmi.status, /metrics): fixed-size, nothing allocated per job.
@@ -87,9 +88,10 @@ struct function_record {
 };
 
 enum class job_state : std::uint8_t {
-    queued,   ///< in its function's queue
-    running,  ///< held by a worker; the caller waits
-    abandoned ///< held by a worker; nobody waits (cancelled, timed out, caller gone)
+    queued,    ///< in its function's queue
+    running,   ///< held by a worker; the caller waits
+    abandoned, ///< held by a worker; nobody waits (cancelled, timed out, caller gone)
+    parked     ///< a resent call waiting, after the broker started, for the workers' reports (§3c)
 };
 
 struct job {
@@ -104,6 +106,7 @@ struct job {
     std::uint8_t max_attempts = 0;
     job_state state = job_state::queued;
     bool waiting = false;       ///< held, its handler waits on a Deferred: it takes no slot (WAIT)
+    bool unclaimed = false;     ///< adopted from a worker's report; its caller has not resent it
     std::uint16_t attempts = 0; ///< dispatches (at most max_attempts, a u8, plus declines)
     tenant_record* tenant = nullptr; ///< whose share it is served from
     queue_link link;                 ///< its place in its queue, while queued

@@ -32,6 +32,8 @@ public:
         zmq::message_t payload;
         payload.copy(message.payload); // shares the buffer: the broker keeps it for a requeue
         out.push_back(std::move(payload));
+        out.push_back(string_frame(message.caller));
+        out.push_back(u64_frame(message.correlation_id));
     }
 
     void cancel(frame_list& out, std::string_view routing_id, std::uint64_t job_id) const override {
@@ -76,6 +78,7 @@ public:
         out.push_back(u32_frame(message.interval_ms));
         out.push_back(u32_frame(message.liveness));
         out.push_back(u64_frame(message.max_message_size));
+        out.push_back(u32_frame(message.features));
     }
 
     bool disconnect(frame_list& out, std::string_view routing_id, side to) const override {
@@ -84,12 +87,14 @@ public:
     }
 
     void job_record(batch_writer& out, const job_message& message) const override {
-        out.begin(command::request, 5);
+        out.begin(command::request, 7);
         out.u64(message.job_id);
         out.bytes(message.function);
         out.u32(message.remaining_ms);
         out.u32(message.attempt);
         out.bytes(view(message.payload));
+        out.bytes(message.caller);
+        out.u64(message.correlation_id);
     }
 
     void cancel_record(batch_writer& out, std::uint64_t job_id) const override {

@@ -37,7 +37,9 @@ struct job_message {
     std::string_view function;
     std::uint32_t remaining_ms; ///< time left before the deadline; 0: none
     std::uint32_t attempt;
-    zmq::message_t& payload; ///< the job's own frame: shared, never copied, when sent alone
+    zmq::message_t& payload;      ///< the job's own frame: shared, never copied, when sent alone
+    std::string_view caller;      ///< the caller's routing id (the worker reports it: §3c)
+    std::uint64_t correlation_id; ///< the caller's id of the call
 };
 
 /// A result for a caller.
@@ -68,6 +70,7 @@ struct heartbeat_message {
     std::uint32_t interval_ms;
     std::uint32_t liveness;
     std::uint64_t max_message_size; ///< so that peers refuse what the broker would drop
+    std::uint32_t features = protocol::broker_features::adopts_jobs; ///< since 1.2 (§3c)
 };
 
 /// The frames of one message. Each encoder starts it afresh: [routing id] [empty] [protocol]

@@ -42,6 +42,10 @@ public:
     std::chrono::milliseconds silence(clock_type::time_point now) const;
 
     std::chrono::milliseconds interval() const { return _interval; }
+    /// When a message from the broker last came ({} before the first).
+    clock_type::time_point last_heard() const { return _last_heard; }
+    /// What the broker announced it does (protocol::broker_features; 0 until it did).
+    std::uint32_t features() const { return _features; }
     /// The largest message the broker accepts, as it announced it (the default until it did).
     std::uint64_t max_message_size() const { return _max_message_size; }
 
@@ -51,6 +55,8 @@ private:
     std::uint32_t _liveness = protocol::default_liveness;
     std::uint64_t _max_message_size = protocol::default_max_message_size;
     clock_type::time_point _last_seen{};
+    clock_type::time_point _last_heard{};
+    std::uint32_t _features = 0;
     clock_type::time_point _last_sent{};
     clock_type::duration _backoff{};            ///< what the current connection is given
     std::chrono::milliseconds _backoff_base{0}; ///< its base before jitter: 0, then 1 s … 32 s

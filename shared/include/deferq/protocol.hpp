@@ -39,6 +39,7 @@ enum class command : std::uint8_t {
     batch = 0x0B, ///< several messages in one frame (docs/protocol.md §3a)
     call = 0x0C,  ///< worker→broker: a call made from inside a job (docs/protocol.md §3b)
     wait = 0x0D,  ///< worker→broker: a job's handler waits, holding no slot (§3b)
+    held = 0x0E,  ///< worker→broker: a job it holds from an earlier connection (§3c)
 };
 inline constexpr command ready = command::request;
 
@@ -70,6 +71,10 @@ struct request_options {
     std::uint32_t timeout_ms = 0;  ///< 0: no deadline
     std::uint8_t priority = 0;     ///< higher first
     std::uint8_t max_attempts = 0; ///< 0: broker default
+    /// The client sends this call again (a new connection, or a new broker instance): a broker
+    /// that adopts jobs waits for the workers' reports before it runs it again (§3c). Sent only to
+    /// a broker that announced `broker_features::adopts_jobs`.
+    bool resent = false;
     friend bool operator==(const request_options&, const request_options&) = default;
 };
 
@@ -137,12 +142,20 @@ struct progress_update {
     double fraction;
     std::string_view note;
 };
+/// What a broker announces it does, in its HEARTBEAT (since 1.2; bits, unknown ones ignored).
+namespace broker_features {
+/// It adopts the jobs a worker reports (HELD) and waits for those reports before it runs a
+/// resent call again (docs/protocol.md §3c).
+inline constexpr std::uint32_t adopts_jobs = 1;
+} // namespace broker_features
+
 struct broker_heartbeat {
     std::uint64_t instance;
     std::uint32_t interval_ms;
     std::uint32_t liveness;
     /// The largest message the broker accepts, bytes; 0 when not announced (a broker before 1.1).
     std::uint64_t max_message_size = 0;
+    std::uint32_t features = 0; ///< broker_features bits; 0 before 1.2
 };
 struct worker_ready {
     std::string_view name;
@@ -179,6 +192,18 @@ struct job_request {
     std::uint32_t attempt;
     std::size_t payload_index;
     std::string_view payload;
+    /// Whose call it is (since 1.2; empty before): the caller's routing id and its correlation
+    /// id, which the worker reports with the job to a new broker instance (HELD, §3c).
+    std::string_view caller;
+    std::uint64_t correlation_id = 0;
+};
+/// HELD (worker → broker): a job the worker holds from an earlier connection (§3c).
+struct held_job {
+    std::uint64_t job_id;
+    std::string_view function;
+    std::string_view caller;
+    std::uint64_t correlation_id;
+    std::uint32_t attempt;
 };
 
 /// Limits applied while decoding (the broker passes its configured ones).
@@ -219,6 +244,8 @@ decode_broker_heartbeat(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<worker_error> decode_worker_error(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<worker_error> decode_worker_error(record_frames frames);
 [[nodiscard]] decoded<job_only> decode_job_only(std::span<const zmq::message_t> frames);
+[[nodiscard]] decoded<held_job> decode_held_job(std::span<const zmq::message_t> frames,
+                                                const decode_limits& limits = {});
 /// CALL (worker → broker): [u64 parent job id] then a REQUEST's body.
 [[nodiscard]] decoded<worker_call> decode_worker_call(std::span<const zmq::message_t> frames);
 [[nodiscard]] decoded<job_only> decode_job_only(record_frames frames);

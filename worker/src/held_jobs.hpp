@@ -1,0 +1,50 @@
+#pragma once
+/// What a worker tells a new broker instance about the jobs it holds (docs/protocol.md §3c): a
+/// HELD message per job, and the answers it sent lately, which the broker that died may never
+/// have read. Owned by the worker's I/O thread.
+
+#include "job_run.hpp"
+
+#include "deferq/error_code.hpp"
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace deferq::worker_detail {
+
+/// An answer as it was sent, to send again.
+struct sent_answer {
+    std::shared_ptr<job_record> job;
+    bool failed = false;
+    zmq::message_t payload; ///< REPLY: the result (sharing the sent buffer)
+    error_code code = error_code::remote_error;
+    std::string type, message; ///< ERROR
+    clock_type::time_point sent{};
+};
+
+/// Answers sent lately. One is dropped once the broker was heard from an interval after it was
+/// sent (it read it: a broker reads in order), and the oldest go beyond `capacity`.
+class recent_answers {
+public:
+    explicit recent_answers(std::size_t capacity) : _capacity(capacity) {}
+    void keep(sent_answer answer);
+    /// Drops what the broker has surely read: sent before `last_heard - interval`.
+    void prune(clock_type::time_point last_heard, std::chrono::milliseconds interval);
+    std::deque<sent_answer>& all() { return _answers; }
+    std::size_t size() const { return _answers.size(); }
+
+private:
+    std::size_t _capacity;
+    std::deque<sent_answer> _answers;
+};
+
+/// Appends HELD's body for `job`: job id, function, caller, correlation id, attempt.
+void held_frames(std::vector<zmq::message_t>& out, const job_record& job);
+
+} // namespace deferq::worker_detail
