@@ -73,7 +73,7 @@ TEST_CASE("wildcards and port 0 are for binding, not for connecting", "[endpoint
     CHECK(problem("ipc://*").find("is for binding") != std::string::npos);
 }
 
-TEST_CASE("a list of brokers to connect to, each checked; one endpoint to bind", "[endpoint]") {
+TEST_CASE("a list of brokers to connect to, each checked, and one endpoint to bind", "[endpoint]") {
     // Clients and workers take the brokers of a standby pair (docs/operations.md).
     CHECK(problem("tcp://a:5555,tcp://b:5555").empty());
     CHECK(problem("tcp://a:5555, ipc:///tmp/b").empty());

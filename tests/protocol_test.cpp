@@ -577,7 +577,7 @@ TEST_CASE("decode_client_request reads every field", "[protocol]") {
     CHECK(bytes_of(frames[request.payload_index]) == payload());
 }
 
-TEST_CASE("decode_client_request takes any function name; function_name_problem says which "
+TEST_CASE("decode_client_request takes any function name, and function_name_problem says which "
           "cannot be a function's",
           "[protocol]") {
     // "A REQUEST whose function name is empty or over the limit SHALL be answered with

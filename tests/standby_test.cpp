@@ -184,7 +184,7 @@ std::map<std::string, int> executions(const std::string& path) {
 
 } // namespace
 
-TEST_CASE("the active primary killed mid-batch: the backup takes over, every call ends once; "
+TEST_CASE("the active primary killed mid-batch: the backup takes over, every call ends once, and "
           "the primary comes back passive",
           "[standby][integration]") {
     broker_pair pair("standby-failover");
