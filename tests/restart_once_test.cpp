@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -93,6 +94,10 @@ TEST_CASE("kill -9 of the broker under load, twice: every call ends once with it
             ++ran_twice;
     }
     auto status = c.status()["counters"];
+    std::cout << "broker killed twice: " << calls << " calls, " << runs.size() << " keys executed, "
+              << ran_twice << " more than once; the last broker adopted " << status["jobs_adopted"]
+              << " job(s), parked " << status["resent_parked"] << " resent call(s), refused "
+              << status["adoptions_refused"] << "\n";
     INFO("first failure: " << (first_failure.empty() ? "none" : first_failure));
     INFO("the last broker: jobs_adopted " << status["jobs_adopted"] << ", resent_parked "
                                           << status["resent_parked"] << ", adoptions_refused "
