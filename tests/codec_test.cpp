@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -218,4 +220,133 @@ TEST_CASE("msgpack_kind names what was found", "[codec]") {
     CHECK(kind_of(codec::encode_value(std::string("s"))) == "string");
     CHECK(kind_of(codec::encode_args(1, 2)) == "array of 2");
     CHECK(kind_of(codec::encode_value(std::map<std::string, int>{})) == "map");
+}
+
+// Big arguments (issue 18, W6): `bin` and `str` decode in one copy, read in place, encode into a
+// buffer of their size.
+
+namespace {
+
+template <typename Bytes> Bytes pattern(std::size_t size) {
+    Bytes out(size, typename Bytes::value_type{});
+    for (std::size_t i = 0; i < size; ++i)
+        out[i] = static_cast<typename Bytes::value_type>((i * 7 + 3) & 0xff);
+    return out;
+}
+
+/// Sizes around the msgpack length boundaries (str: fixstr 31, str8 255, str16 65535; bin: bin8
+/// 255, bin16 65535) and one big one.
+const std::vector<std::size_t> boundary_sizes = {0,     1,     31,    32,      255,    256,
+                                                 65535, 65536, 65537, 1 << 20, 3 << 20};
+
+template <typename Bytes> std::string msgpack_own_encoding(const Bytes& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    return std::string(buffer.data(), buffer.size());
+}
+
+std::string bytes_of(const zmq::message_t& frame) {
+    return std::string(static_cast<const char*>(frame.data()), frame.size());
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("byte sequences round-trip as bin or str at every length boundary", "[codec]",
+                   std::vector<char>, std::vector<unsigned char>, std::vector<std::byte>,
+                   std::string) {
+    for (auto size : boundary_sizes) {
+        INFO("size " << size);
+        auto value = pattern<TestType>(size);
+        CHECK(through_arguments(value) == value);
+        CHECK(through_result(value) == value);
+    }
+}
+
+TEMPLATE_TEST_CASE("a byte sequence decodes from a str and from a bin alike", "[codec]",
+                   std::vector<char>, std::vector<unsigned char>, std::vector<std::byte>,
+                   std::string) {
+    auto text = pattern<std::string>(300);
+    auto binary = pattern<std::vector<char>>(300);
+    auto expected = pattern<TestType>(300);
+    CHECK(codec::decode_value<TestType>(codec::encode_value(text)) == expected);
+    CHECK(codec::decode_value<TestType>(codec::encode_value(binary)) == expected);
+    CHECK_THROWS_AS(codec::decode_value<TestType>(codec::encode_value(42)), codec::decode_failure);
+}
+
+TEST_CASE("a decoded byte vector stays right after its source buffer is gone", "[codec]") {
+    for (std::size_t size : {std::size_t{100}, std::size_t{70000}, std::size_t{5} << 20}) {
+        auto expected = pattern<std::vector<char>>(size);
+        std::vector<char> decoded;
+        std::string decoded_text;
+        {
+            auto frame = codec::encode_value(expected);
+            std::vector<char> source(static_cast<const char*>(frame.data()),
+                                     static_cast<const char*>(frame.data()) + frame.size());
+            decoded = codec::decode_value<std::vector<char>>(source.data(), source.size());
+            decoded_text = codec::decode_value<std::string>(source.data(), source.size());
+            std::fill(source.begin(), source.end(), '\0'); // then freed
+        }
+        CHECK(decoded == expected);
+        CHECK(decoded_text == std::string(expected.begin(), expected.end()));
+    }
+}
+
+TEST_CASE("unpack_in_place points bin and str into the frame; unpack copies them", "[codec]") {
+    auto frame = codec::encode_args(pattern<std::vector<char>>(1000), pattern<std::string>(40));
+    const char* begin = static_cast<const char*>(frame.data());
+    const char* end = begin + frame.size();
+    auto inside = [&](const char* p) { return p >= begin && p < end; };
+
+    auto in_place = codec::unpack_in_place(frame);
+    const auto& arguments = in_place.get().via.array;
+    REQUIRE(arguments.ptr[0].type == msgpack::type::BIN);
+    CHECK(inside(arguments.ptr[0].via.bin.ptr));
+    CHECK(inside(arguments.ptr[1].via.str.ptr));
+    CHECK(codec::convert<std::vector<char>>(arguments.ptr[0]) == pattern<std::vector<char>>(1000));
+
+    auto copied = codec::unpack(frame);
+    CHECK_FALSE(inside(copied.get().via.array.ptr[0].via.bin.ptr));
+    CHECK_FALSE(inside(copied.get().via.array.ptr[1].via.str.ptr));
+}
+
+TEST_CASE("unpack_in_place keeps unpack's limits and errors", "[codec]") {
+    // bin32 claiming 4 GiB in 6 bytes; a bin8 cut short; trailing bytes.
+    CHECK_THROWS_AS(codec::unpack_in_place(frame_of({0xc6, 0xff, 0xff, 0xff, 0xff, 0x00})),
+                    codec::decode_failure);
+    CHECK_THROWS_AS(codec::unpack_in_place(frame_of({0xc4, 0x05, 0x01})), codec::decode_failure);
+    CHECK_THROWS_AS(codec::unpack_in_place(frame_of({0xc0, 0xc0})), codec::decode_failure);
+}
+
+TEMPLATE_TEST_CASE("a big byte sequence encodes exactly as msgpack packs it, into a buffer of its "
+                   "size",
+                   "[codec]", std::vector<char>, std::vector<unsigned char>, std::vector<std::byte>,
+                   std::string) {
+    for (auto size : boundary_sizes) {
+        INFO("size " << size);
+        auto value = pattern<TestType>(size);
+        auto own = msgpack_own_encoding(value);
+        CHECK(bytes_of(codec::encode_value(value)) == own);
+        // The encoding buffer is sized before packing: it never grows (and so is copied once).
+        CHECK(codec::known_size(value) >= own.size());
+        CHECK(codec::known_size(value) <= own.size() + 5);
+
+        msgpack::sbuffer as_array;
+        msgpack::packer<msgpack::sbuffer> packer(as_array);
+        packer.pack_array(1);
+        packer.pack(value);
+        CHECK(bytes_of(codec::encode_args(value)) == std::string(as_array.data(), as_array.size()));
+    }
+}
+
+TEST_CASE("a bin or str msgpack::object result encodes as it came, sized before packing",
+          "[codec]") {
+    for (auto size : boundary_sizes) {
+        INFO("size " << size);
+        for (const auto& own : {msgpack_own_encoding(pattern<std::vector<char>>(size)),
+                                msgpack_own_encoding(pattern<std::string>(size))}) {
+            auto handle = codec::unpack_in_place(own.data(), own.size());
+            CHECK(codec::known_size(handle.get()) >= own.size());
+            CHECK(bytes_of(codec::encode_value(handle.get())) == own);
+        }
+    }
 }

@@ -22,15 +22,22 @@ zmq::message_t encode_nil() {
     return zmq::message_t(&nil, 1);
 }
 
-msgpack::object_handle unpack(const void* data, std::size_t size) {
+namespace {
+
+bool in_place(msgpack::type::object_type, std::size_t, void*) {
+    return true;
+}
+
+msgpack::object_handle unpack_with(const void* data, std::size_t size,
+                                   msgpack::unpack_reference_func reference) {
     try {
         // No container or string may claim more elements than the bytes could hold, so a tiny
         // hostile payload cannot make us reserve gigabytes.
         auto most = std::max<std::size_t>(size, 1);
         msgpack::unpack_limit limit(most, most, most, most, most, 512);
         std::size_t offset = 0;
-        auto handle =
-            msgpack::unpack(static_cast<const char*>(data), size, offset, nullptr, nullptr, limit);
+        auto handle = msgpack::unpack(static_cast<const char*>(data), size, offset, reference,
+                                      nullptr, limit);
         if (offset != size) throw decode_failure("trailing bytes after the msgpack value");
         return handle;
     } catch (const decode_failure&) {
@@ -38,6 +45,16 @@ msgpack::object_handle unpack(const void* data, std::size_t size) {
     } catch (const std::exception& e) {
         throw decode_failure(std::string("malformed msgpack: ") + e.what());
     }
+}
+
+} // namespace
+
+msgpack::object_handle unpack(const void* data, std::size_t size) {
+    return unpack_with(data, size, nullptr);
+}
+
+msgpack::object_handle unpack_in_place(const void* data, std::size_t size) {
+    return unpack_with(data, size, in_place);
 }
 
 std::string demangle(const char* mangled) {

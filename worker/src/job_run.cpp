@@ -107,7 +107,10 @@ std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run
     auto started = clock_type::now();
     job->started.store(started.time_since_epoch().count(), std::memory_order_relaxed);
     try {
-        auto arguments = codec::unpack(job->payload);
+        // In place: a `bin`/`str` argument points into the job's payload, which the job keeps until
+        // its answer (a handler that returns a Deferred included); the handler gets converted
+        // values, so the objects are needed only while it is bound.
+        auto arguments = codec::unpack_in_place(job->payload);
         auto bound = (*job->handler)(arguments.get(), *job->context);
         if (auto* later = std::get_if<Deferred<std::string>>(&bound)) {
             answer_later(job, std::move(*later), hooks);

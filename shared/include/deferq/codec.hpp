@@ -5,6 +5,7 @@
 #include <msgpack.hpp>
 #include <zmq.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -32,9 +33,37 @@ zmq::message_t to_message(msgpack::sbuffer&& buffer);
 /// small (msgpack's default is 8 KiB, which each pending call would otherwise hold).
 inline constexpr std::size_t initial_encode_buffer = 128;
 
+/// True for the types whose bytes travel as one msgpack `bin` or `str` and that decode from one in
+/// a single pass (convert()): std::string, and vectors of char, unsigned char and std::byte.
+template <typename T> inline constexpr bool is_byte_sequence = false;
+template <> inline constexpr bool is_byte_sequence<std::string> = true;
+template <> inline constexpr bool is_byte_sequence<std::vector<char>> = true;
+template <> inline constexpr bool is_byte_sequence<std::vector<unsigned char>> = true;
+template <> inline constexpr bool is_byte_sequence<std::vector<std::byte>> = true;
+
+/// Bytes of a value's encoding that are known before packing: the length of a byte sequence or of
+/// a `bin`/`str`/`ext` object (plus its header), 0 for anything else. Sizes the encoding buffer so
+/// that a big argument or result is copied once into a buffer of its size, not into one that grows.
+template <typename T> std::size_t known_size(const T& value) {
+    if constexpr (is_byte_sequence<T> || std::is_same_v<T, std::string_view>)
+        return value.size() + 5;
+    else if constexpr (std::is_same_v<T, msgpack::object>)
+        return value.type == msgpack::type::STR   ? value.via.str.size + 5
+               : value.type == msgpack::type::BIN ? value.via.bin.size + 5
+               : value.type == msgpack::type::EXT ? value.via.ext.size + 6
+                                                  : 0;
+    else
+        return 0;
+}
+
+/// An encoding buffer for values of `known` bytes and a little more (their other fields).
+inline msgpack::sbuffer encode_buffer(std::size_t known) {
+    return msgpack::sbuffer(known == 0 ? initial_encode_buffer : known + initial_encode_buffer);
+}
+
 /// Packs the arguments as one msgpack array.
 template <typename... Args> zmq::message_t encode_args(const Args&... args) {
-    msgpack::sbuffer buffer(initial_encode_buffer);
+    auto buffer = encode_buffer((std::size_t{0} + ... + known_size(args)));
     msgpack::packer<msgpack::sbuffer> packer(buffer);
     packer.pack_array(sizeof...(Args));
     (packer.pack(args), ...);
@@ -43,7 +72,7 @@ template <typename... Args> zmq::message_t encode_args(const Args&... args) {
 
 /// Packs one value (a result).
 template <typename T> zmq::message_t encode_value(const T& value) {
-    msgpack::sbuffer buffer(initial_encode_buffer);
+    auto buffer = encode_buffer(known_size(value));
     msgpack::pack(buffer, value);
     return to_message(std::move(buffer));
 }
@@ -51,10 +80,20 @@ template <typename T> zmq::message_t encode_value(const T& value) {
 /// Packs nil (the result of a void function).
 zmq::message_t encode_nil();
 
-/// Unpacks one msgpack value that must fill the whole frame. Throws decode_failure.
+/// Unpacks one msgpack value that must fill the whole frame. Throws decode_failure. The handle owns
+/// everything: it may outlive `data`.
 msgpack::object_handle unpack(const void* data, std::size_t size);
 inline msgpack::object_handle unpack(const zmq::message_t& frame) {
     return unpack(frame.data(), frame.size());
+}
+
+/// As unpack(), but the bytes of `bin`, `str` and `ext` objects are not copied: the objects point
+/// into `data`. The caller keeps `data` alive and unchanged for as long as the handle, the objects
+/// and anything converted to a view type (std::string_view) are used. For big payloads this saves
+/// one pass over the bytes and one fresh buffer.
+msgpack::object_handle unpack_in_place(const void* data, std::size_t size);
+inline msgpack::object_handle unpack_in_place(const zmq::message_t& frame) {
+    return unpack_in_place(frame.data(), frame.size());
 }
 
 /// A readable name for a C++ type as users see it in signatures ("double", "vector<int64>").
@@ -113,21 +152,35 @@ template <typename A, typename B> struct type_name<std::pair<A, B>> {
 };
 
 /// Converts a msgpack object to T; throws decode_failure naming both the expected and the found
-/// kind.
+/// kind. A byte sequence (is_byte_sequence) takes a `bin` or a `str` in one copy, with nothing
+/// zero-filled first.
 template <typename T> T convert(const msgpack::object& object) {
     try {
         if constexpr (std::is_same_v<T, msgpack::object>)
             return object;
-        else
+        else if constexpr (is_byte_sequence<T>) {
+            if (object.type == msgpack::type::BIN || object.type == msgpack::type::STR) {
+                const char* begin =
+                    object.type == msgpack::type::BIN ? object.via.bin.ptr : object.via.str.ptr;
+                auto size =
+                    object.type == msgpack::type::BIN ? object.via.bin.size : object.via.str.size;
+                using element = typename T::value_type;
+                const auto* first = reinterpret_cast<const element*>(begin);
+                return T(first, first + size);
+            }
+            return object.as<T>(); // throws type_error, with msgpack's own rules
+        } else
             return object.as<T>();
     } catch (const std::exception&) {
         throw decode_failure("expected " + type_name<T>::get() + ", got " + msgpack_found(object));
     }
 }
 
-/// Decodes bytes that hold exactly one msgpack value as T.
+/// Decodes bytes that hold exactly one msgpack value as T. `bin` and `str` are read in place
+/// (unpack_in_place): the bytes are copied once, into the T. T must own what it holds (not
+/// msgpack::object, std::string_view).
 template <typename T> T decode_value(const void* data, std::size_t size) {
-    auto handle = unpack(data, size);
+    auto handle = unpack_in_place(data, size);
     return convert<T>(handle.get());
 }
 
