@@ -368,3 +368,98 @@ TEST_CASE("a Deferred whose last handle goes away in its own callback outlives i
     CHECK(seen == 5);
     CHECK(holder == nullptr);
 }
+
+// get() on a handle given up moves the value out (issue 18: a 16 MiB result was copied once more
+// by get()); on a handle kept, or when a callback may still come, it copies.
+
+namespace {
+
+/// A value that counts its copies.
+struct counted {
+    static inline int copies = 0;
+    int value = 0;
+    counted() = default;
+    explicit counted(int v) : value(v) {}
+    counted(const counted& other) : value(other.value) { ++copies; }
+    counted(counted&&) noexcept = default;
+    counted& operator=(const counted& other) {
+        value = other.value;
+        ++copies;
+        return *this;
+    }
+    counted& operator=(counted&&) noexcept = default;
+};
+
+} // namespace
+
+TEST_CASE("get() on a temporary Deferred moves the value out, without a copy", "[deferred]") {
+    counted::copies = 0;
+    auto value = Deferred<counted>::succeed(counted(5)).get();
+    CHECK(value.value == 5);
+    CHECK(counted::copies == 0);
+}
+
+TEST_CASE("get() on a temporary moves a value that arrives later from another thread",
+          "[deferred]") {
+    counted::copies = 0;
+    // As a Client does: the resolver holds the state, the caller the only handle.
+    auto shared = std::make_shared<deferq::detail::state<counted>>();
+    std::thread fire([shared] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        shared->resolve(
+            deferq::detail::state<counted>::result_type(std::in_place_index<0>, counted(9)));
+    });
+    auto value = Deferred<counted>(shared).get(std::chrono::seconds(10));
+    fire.join();
+    CHECK(value.value == 9);
+    CHECK(counted::copies == 0);
+}
+
+TEST_CASE("get() on a kept handle copies, and the Deferred can be read again", "[deferred]") {
+    counted::copies = 0;
+    auto d = Deferred<counted>::succeed(counted(3));
+    CHECK(d.get().value == 3);
+    CHECK(counted::copies == 1);
+    CHECK(d.get().value == 3);
+    int seen = 0;
+    d.add_callback([&](counted& c) { seen = c.value; });
+    CHECK(seen == 3);
+}
+
+TEST_CASE("get() on a temporary copies while another handle may still add callbacks",
+          "[deferred]") {
+    counted::copies = 0;
+    auto d = Deferred<counted>::succeed(counted(4));
+    auto other = d;
+    CHECK(std::move(d).get().value == 4);
+    CHECK(counted::copies == 1);
+    int seen = 0;
+    other.add_callback([&](counted& c) { seen = c.value; });
+    CHECK(seen == 4);
+}
+
+TEST_CASE("get() on a temporary copies when its state was handed to a combinator", "[deferred]") {
+    counted::copies = 0;
+    Deferred<counted> d;
+    auto all = deferq::gather_results(std::vector<Deferred<counted>>{d});
+    d.callback(counted(6));
+    counted::copies = 0;
+    CHECK(std::move(d).get().value == 6);
+    CHECK(counted::copies == 1); // the combinator's step could come later: not taken
+    CHECK(std::move(all).get().at(0).value == 6);
+}
+
+TEST_CASE("handles count copies and assignments, not moves", "[deferred]") {
+    counted::copies = 0;
+    Deferred<counted> d;
+    {
+        Deferred<counted> a = d;
+        Deferred<counted> b;
+        b = a;                              // copy-assigned: three handles
+        Deferred<counted> c = std::move(b); // moved: still three
+        c = std::move(a);                   // the old state of c... is d's: two handles now
+    }
+    d.callback(counted(8));
+    CHECK(std::move(d).get().value == 8);
+    CHECK(counted::copies == 0);
+}

@@ -15,6 +15,7 @@
 
 #include "deferq/failure.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -145,6 +146,23 @@ public:
         return _fired;
     }
 
+    /// Deferred handles that refer to this state (copies count, moves do not).
+    void add_handle() { _handles.fetch_add(1, std::memory_order_relaxed); }
+    void drop_handle() { _handles.fetch_sub(1, std::memory_order_acq_rel); }
+    /// Someone holds the state itself (shared_state()) and may add steps without a handle.
+    void mark_exported() { _exported.store(true, std::memory_order_release); }
+
+    /// Called by a running step: true when no step can ever follow it, so that it may take the
+    /// value. No step is queued after it, nobody holds the state outside a handle, and at most one
+    /// handle exists (the one of the caller blocked in `get() &&`, which adds nothing meanwhile).
+    bool last_step_of_last_handle() const {
+        std::lock_guard lock(_mutex);
+        // The count first: reading the drop of the last other handle makes visible whatever it
+        // did before (mark_exported()).
+        return _handles.load(std::memory_order_acquire) <= 1 &&
+               !_exported.load(std::memory_order_acquire) && _steps.empty();
+    }
+
     const std::shared_ptr<executor>& runner() const { return _executor; }
 
     /// True once a handler took responsibility for the current failure (read and written only by
@@ -214,6 +232,8 @@ private:
     std::shared_ptr<executor> _executor;
     std::function<void()> _canceller;
     std::vector<progress_handler> _progress;
+    std::atomic<int> _handles{0};
+    std::atomic<bool> _exported{false};
 };
 
 /// Applies a value handler to the value side of a result.
@@ -269,8 +289,26 @@ public:
     using result_type = typename detail::state<T>::result_type;
 
     /// A new Deferred that nobody has fired; fire it with callback() or errback().
-    Deferred() : _state(std::make_shared<detail::state<T>>()) {}
-    explicit Deferred(std::shared_ptr<detail::state<T>> shared) : _state(std::move(shared)) {}
+    Deferred() : Deferred(std::make_shared<detail::state<T>>()) {}
+    explicit Deferred(std::shared_ptr<detail::state<T>> shared) : _state(std::move(shared)) {
+        if (_state) _state->add_handle();
+    }
+    /// Copies are handles of the same Deferred (as in Twisted: one chain, one result).
+    Deferred(const Deferred& other) : Deferred(other._state) {}
+    Deferred(Deferred&& other) noexcept = default;
+    Deferred& operator=(const Deferred& other) {
+        Deferred copy(other);
+        std::swap(_state, copy._state);
+        return *this;
+    }
+    Deferred& operator=(Deferred&& other) noexcept {
+        Deferred taken(std::move(other));
+        std::swap(_state, taken._state);
+        return *this;
+    }
+    ~Deferred() {
+        if (_state) _state->drop_handle();
+    }
 
     /// An already-fired Deferred.
     static Deferred succeed(T value) {
@@ -402,18 +440,32 @@ public:
     }
 
     /// Blocks until fired; returns the value or throws the Failure. Refused (std::logic_error) on
-    /// the client's I/O thread, where it could never return.
-    T get() { return wait(std::nullopt); }
+    /// the client's I/O thread, where it could never return. On a handle the caller keeps
+    /// (`d.get()`) the value is copied: the chain goes on with it, and the Deferred may be read
+    /// again.
+    T get() & { return wait(std::nullopt, false); }
+    /// On a handle given up (`client.call<T>(…).get()`, `std::move(d).get()`) the value is moved
+    /// out, not copied, when no callback can come after: no other handle of this Deferred exists,
+    /// none of it was handed to a combinator, a Task or a chain (shared_state()), and no callback
+    /// was added after get(). Otherwise it is copied, as by `get() &`. The handle is moved-from
+    /// afterwards.
+    T get() && { return wait(std::nullopt, true); }
     /// As get(), but throws Failure(timeout) when nothing arrived within `timeout` (the call goes
     /// on).
-    T get(std::chrono::steady_clock::duration timeout) { return wait(timeout); }
+    T get(std::chrono::steady_clock::duration timeout) & { return wait(timeout, false); }
+    T get(std::chrono::steady_clock::duration timeout) && { return wait(timeout, true); }
 
     bool called() const { return _state->fired(); }
 
-    const std::shared_ptr<detail::state<T>>& shared_state() const { return _state; }
+    /// The state itself, for the library's chains, combinators and Tasks: whoever holds it may add
+    /// steps without a handle, so `get() &&` copies from then on.
+    const std::shared_ptr<detail::state<T>>& shared_state() const {
+        _state->mark_exported();
+        return _state;
+    }
 
 private:
-    T wait(std::optional<std::chrono::steady_clock::duration> timeout) {
+    T wait(std::optional<std::chrono::steady_clock::duration> timeout, bool may_take) {
         const auto& runner = _state->runner();
         if (runner && runner->in_executor_thread())
             throw std::logic_error("Deferred::get() on the client's I/O thread would deadlock; add "
@@ -424,11 +476,15 @@ private:
             std::optional<result_type> result;
         };
         auto shared = std::make_shared<waiter>();
-        _state->add_step([shared](detail::state<T>& self, result_type& result) {
+        _state->add_step([shared, may_take](detail::state<T>& self, result_type& result) {
             if (result.index() == 1) self.observed = true; // get() throws it to the caller
+            bool take = may_take && result.index() == 0 && self.last_step_of_last_handle();
             {
                 std::lock_guard lock(shared->mutex);
-                shared->result.emplace(result);
+                if (take)
+                    shared->result.emplace(std::move(result));
+                else
+                    shared->result.emplace(result);
             }
             shared->ready.notify_all();
             return std::shared_ptr<detail::state<T>>();
