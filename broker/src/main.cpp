@@ -9,6 +9,7 @@
 
 #include "deferq/broker.hpp"
 #include "deferq/log.hpp"
+#include "deferq/memory.hpp"
 #include "deferq/signals.hpp"
 
 #include <spdlog/spdlog.h>
@@ -21,6 +22,7 @@
 #include <variant>
 
 int main(int argc, char** argv) {
+    deferq::keep_big_buffers(); // big arguments reuse warm pages (docs/operations.md, "Sizing")
     std::variant<deferq::broker_config, deferq::exit_now> parsed;
     try {
         parsed = deferq::parse_broker_config(argc, argv);

@@ -4,6 +4,7 @@
 #include "plugin_loader.hpp"
 
 #include "deferq/log.hpp"
+#include "deferq/memory.hpp"
 #include "deferq/worker.hpp"
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include <fmt/ranges.h>
 
 int main(int argc, char** argv) {
+    deferq::keep_big_buffers(); // big arguments reuse warm pages (docs/operations.md, "Sizing")
     deferq::worker_options options;
     std::int64_t calculate_delay_ms = 1000, drain_timeout_ms = options.drain_timeout.count();
     std::int64_t prefetch = -1;
