@@ -5,14 +5,20 @@
 namespace deferq::worker_detail {
 
 void recent_answers::keep(sent_answer answer) {
+    _bytes += answer.payload.size();
     _answers.push_back(std::move(answer));
-    while (_answers.size() > _capacity)
-        _answers.pop_front();
+    while (_answers.size() > 1 && (_answers.size() > _capacity || _bytes > _max_bytes))
+        pop_front();
 }
 
 void recent_answers::prune(clock_type::time_point last_heard, std::chrono::milliseconds interval) {
     while (!_answers.empty() && _answers.front().sent + interval < last_heard)
-        _answers.pop_front();
+        pop_front();
+}
+
+void recent_answers::pop_front() {
+    _bytes -= _answers.front().payload.size();
+    _answers.pop_front();
 }
 
 void held_frames(std::vector<zmq::message_t>& out, const job_record& job) {

@@ -29,18 +29,30 @@ struct sent_answer {
 };
 
 /// Answers sent lately. One is dropped once the broker was heard from an interval after it was
-/// sent (it read it: a broker reads in order), and the oldest go beyond `capacity`.
+/// sent (it read it: a broker reads in order), and the oldest go beyond `capacity` answers or
+/// `max_bytes` of results (the newest is always kept).
 class recent_answers {
 public:
-    explicit recent_answers(std::size_t capacity) : _capacity(capacity) {}
+    recent_answers(std::size_t capacity, std::size_t max_bytes)
+        : _capacity(capacity), _max_bytes(max_bytes) {}
     void keep(sent_answer answer);
     /// Drops what the broker has surely read: sent before `last_heard - interval`.
     void prune(clock_type::time_point last_heard, std::chrono::milliseconds interval);
+    /// Every answer kept, oldest first (the caller may send them again and update `sent`).
     std::deque<sent_answer>& all() { return _answers; }
     std::size_t size() const { return _answers.size(); }
+    std::size_t bytes() const { return _bytes; }
+    void clear() {
+        _answers.clear();
+        _bytes = 0;
+    }
 
 private:
+    void pop_front();
+
     std::size_t _capacity;
+    std::size_t _max_bytes;
+    std::size_t _bytes = 0;
     std::deque<sent_answer> _answers;
 };
 

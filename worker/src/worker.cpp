@@ -281,7 +281,7 @@ private:
             answer.sent = now;
             ++answers;
         }
-        if (!adopts) _recent.all().clear();
+        if (!adopts) _recent.clear();
         if (reported + answers + dropped.size() > 0)
             log().info("worker {}: told the broker of {} job(s) it holds and {} answer(s) it may "
                        "not have read; dropped {}",
@@ -611,7 +611,8 @@ private:
     mailbox<outcome> _outcomes;
     bool _report_due = false; ///< a new connection: tell its broker of the jobs held (§3c)
     /// Answers sent lately, for a new broker instance (§3c).
-    worker_detail::recent_answers _recent{2 * (std::size_t{max_adaptive_prefetch} + 64)};
+    worker_detail::recent_answers _recent{2 * (std::size_t{max_adaptive_prefetch} + 64),
+                                          std::size_t{128} << 20};
 
     std::unordered_map<std::uint64_t, pending_call> _calls; ///< calls of jobs, by call id
     std::atomic<std::uint64_t> _next_call_id{1};
