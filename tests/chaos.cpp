@@ -1,17 +1,23 @@
 // deferq-chaos: the promise of DESIGN.md "Delivery and faults" under random faults. For a fixed
 // time, clients keep calling while workers and the broker are killed, frozen, drained and
 // restarted; then every call must have ended exactly once (with its value or a typed Failure):
-// lost = 0, duplicated = 0, no wrong value. Runs by hand for as long as you like, and in CI as a
-// short smoke:
+// lost = 0, duplicated = 0, no wrong value; and no job ran twice unless a worker fault explains it
+// (executed twice = 0, tests/chaos_executions.hpp has the rule). With --pair, the broker is a
+// standby pair (docs/protocol.md §8): chaos kills or stops the active one, the other takes over,
+// and it comes back passive (tests/chaos_brokers.hpp). Runs by hand for as long as you like, and in
+// CI as short smokes:
 //
-//     deferq-chaos --seconds 600 --workers 6 --clients 3 --seed 42
+//     deferq-chaos --seconds 600 --workers 6 --clients 3 --seed 42 [--pair]
 //
 // Prints one line per chaos action, then
-//     calls 1234, ok 1200, failed 34 (timeout 30, worker_lost 4), lost 0, duplicated 0
+//     calls 1234, ok 1200, failed 34 (timeout 30, worker_lost 4), lost 0, duplicated 0,
+//     executed twice 0
 // and exits 1 if a call was lost, fired twice, returned a wrong value or failed with a code that no
-// fault explains, or if a process crashed or hung.
+// fault explains, if a job ran twice with no worker fault to explain it, or if a process crashed
+// or hung.
 
-#include "cluster.hpp"
+#include "chaos_brokers.hpp"
+#include "chaos_executions.hpp"
 
 #include "deferq/client.hpp"
 
@@ -22,8 +28,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cstdio>
-#include <ctime>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -35,13 +39,12 @@
 
 using namespace std::chrono_literals;
 using deferq::error_code;
-using deferq::test::cluster;
+using deferq::chaos::clock_type;
+using deferq::chaos::wall_clock;
 using deferq::test::eventually;
 using deferq::test::process;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
 
 /// The longest per-call timeout the callers use; calls without a timeout are there to catch a job
 /// that is really dropped (a call with a timeout always ends, if only by timing out).
@@ -55,22 +58,9 @@ struct settings {
     std::uint64_t seed = 0;
     int heartbeat_interval_ms = 250;
     int in_flight = 32;
+    bool pair = false;
+    std::string plugin = DEFERQ_TEST_PLUGIN_DIR "/libcounted_jobs.so";
 };
-
-/// "12:34:56.789", to match the broker's and workers' log lines.
-std::string wall_clock() {
-    auto now = std::chrono::system_clock::now();
-    auto seconds = std::chrono::system_clock::to_time_t(now);
-    auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-        1000;
-    std::tm local{};
-    ::localtime_r(&seconds, &local);
-    char text[32];
-    std::snprintf(text, sizeof text, "%02d:%02d:%02d.%03d", local.tm_hour, local.tm_min,
-                  local.tm_sec, static_cast<int>(millis));
-    return text;
-}
 
 /// Fault codes a call may end with under chaos: each names a fault the caller is told about.
 bool explained_by_a_fault(error_code code) {
@@ -85,11 +75,18 @@ bool explained_by_a_fault(error_code code) {
     }
 }
 
+enum class function { calculate, add, counted };
+
+const char* name_of(function f) {
+    return f == function::add ? "add" : f == function::counted ? "counted" : "calculate";
+}
+
 /// One call and what became of it. The client's I/O thread writes the atomics (from the callbacks);
 /// the main thread reads them once the calls have ended.
 struct call_record {
     double expected = 0;
-    bool add = false; ///< add(a, b), else calculate(a, b)
+    function what = function::calculate;
+    std::string key; ///< counted(key, ms): its unique key, which it returns
     std::chrono::milliseconds timeout{0};
     std::atomic<int> fired{0};
     std::atomic<bool> wrong{false};
@@ -106,12 +103,14 @@ struct totals {
     std::atomic<std::uint64_t> ended{0}; ///< calls that fired at least once
 };
 
-/// A client in its own thread that keeps up to `in_flight` calls going: calculate(a, b) and
-/// add(a, b) with timeouts of 200 ms, 2 s, 30 s or none. Non-copyable.
+/// A client in its own thread that keeps up to `in_flight` calls going: calculate(a, b),
+/// add(a, b) and counted(key, 10 to 250 ms) with timeouts of 200 ms, 2 s, 30 s or none.
+/// Non-copyable.
 class caller {
 public:
-    caller(const std::string& endpoint, std::uint64_t seed, int in_flight, totals& counts)
-        : _random(seed), _max_in_flight(in_flight), _totals(counts),
+    caller(const std::string& endpoint, int number, std::uint64_t seed, int in_flight,
+           totals& counts)
+        : _number(number), _random(seed), _max_in_flight(in_flight), _totals(counts),
           _client(deferq::client_options{.broker = endpoint}) {
         _thread = std::thread([this] { run(); });
     }
@@ -142,32 +141,48 @@ private:
 
     void call_once() {
         auto& record = _records.emplace_back();
-        std::uniform_int_distribution<int> argument(0, 1'000'000), percent(0, 99);
+        std::uniform_int_distribution<int> argument(0, 1'000'000), percent(0, 99),
+            counted_ms(10, 250);
         double a = argument(_random), b = argument(_random);
-        bool add = percent(_random) < 25;
+        auto kind = percent(_random);
+        record.what = kind < 25   ? function::add
+                      : kind < 50 ? function::counted
+                                  : function::calculate;
         auto which = percent(_random);
         record.timeout = which < 15   ? 200ms
                          : which < 25 ? 2'000ms
                          : which < 90 ? longest_timeout
                                       : no_timeout;
         record.expected = a + b;
-        record.add = add;
         record.started = clock_type::now();
         ++_in_flight;
         ++_totals.issued;
-        auto d =
-            _client.call_with<double>({.timeout = record.timeout}, add ? "add" : "calculate", a, b);
+        if (record.what == function::counted) {
+            record.key = "c" + std::to_string(_number) + "-" + std::to_string(_records.size());
+            auto d = _client.call_with<std::string>({.timeout = record.timeout}, "counted",
+                                                    record.key, double(counted_ms(_random)));
+            d.add_callbacks(
+                [this, &record](std::string& value) {
+                    if (value != record.key) record.wrong = true;
+                    ended(record);
+                },
+                [this, &record](const deferq::Failure& failure) { failed(record, failure); });
+            return;
+        }
+        auto d = _client.call_with<double>({.timeout = record.timeout}, name_of(record.what), a, b);
         d.add_callbacks(
             [this, &record](double value) {
                 if (value != record.expected) record.wrong = true;
                 ended(record);
             },
-            [this, &record](const deferq::Failure& failure) {
-                record.failed = true;
-                record.code = static_cast<std::uint8_t>(failure.code());
-                if (record.fired.load() == 0) record.message = failure.what();
-                ended(record);
-            });
+            [this, &record](const deferq::Failure& failure) { failed(record, failure); });
+    }
+
+    void failed(call_record& record, const deferq::Failure& failure) {
+        record.failed = true;
+        record.code = static_cast<std::uint8_t>(failure.code());
+        if (record.fired.load() == 0) record.message = failure.what();
+        ended(record);
     }
 
     void ended(call_record& record) {
@@ -180,6 +195,7 @@ private:
         }
     }
 
+    int _number;
     std::mt19937_64 _random;
     int _max_in_flight;
     totals& _totals;
@@ -191,16 +207,15 @@ private:
     deferq::Client _client;
 };
 
-/// Kills, freezes, drains and restarts the cluster's processes at random. Main thread only.
+/// Kills, freezes, drains and restarts the workers and the broker(s) at random. Main thread only.
 class chaos_monkey {
 public:
-    chaos_monkey(cluster& c, const settings& options, std::uint64_t seed)
-        : _cluster(c), _options(options), _random(seed) {}
+    chaos_monkey(deferq::chaos::brokers& brokers, deferq::chaos::journal& log,
+                 const settings& options, std::uint64_t seed)
+        : _brokers(brokers), _log(log), _options(options), _random(seed) {}
 
     void start() {
-        _cluster.start_broker({"--heartbeat-interval",
-                               std::to_string(_options.heartbeat_interval_ms), "--liveness", "3"});
-        _broker_pid = _cluster.broker().pid();
+        _brokers.start();
         for (int i = 0; i < _options.workers; ++i)
             add_worker(true);
     }
@@ -218,46 +233,25 @@ public:
         }
     }
 
-    /// Ends the chaos: wakes frozen workers, makes sure the broker and two workers or more run.
+    /// Ends the chaos: wakes frozen workers, makes sure the broker(s) and two workers or more run.
     void calm_down() {
         for (auto& worker : _workers)
             if (worker.state == worker_state::stopped) resume(worker);
         look_after_processes();
-        if (_cluster.broker().exited()) {
-            note("broker not running at the end: restarting it");
-            restart_broker();
-        }
+        _brokers.calm_down();
         auto live = live_workers();
         for (auto missing = 2 - static_cast<int>(live.size()); missing > 0; --missing)
             add_worker(false);
         for (auto& worker : _workers)
             if (worker.state == worker_state::draining) wait_for_drained(worker);
         look_after_processes();
-        bool ready = eventually(
-            [&] {
-                try {
-                    return _cluster.status()["counters"]["live_workers"].get<int>() >= 2;
-                } catch (const std::exception&) {
-                    return false;
-                }
-            },
-            30s);
-        if (!ready) problem("the broker does not see 2 live workers 30 s after the chaos ended");
+        if (!eventually([&] { return _brokers.live_workers() >= 2; }, 30s))
+            _log.problem("the broker does not see 2 live workers 30 s after the chaos ended");
     }
 
-    /// "37 actions (kill-worker 8, stop-worker 7, …)"
-    std::string actions() const {
-        int total = 0;
-        std::string list;
-        for (auto& [name, count] : _actions) {
-            total += count;
-            list += (list.empty() ? "" : ", ") + name + " " + std::to_string(count);
-        }
-        return std::to_string(total) + " actions" + (list.empty() ? "" : " (" + list + ")");
-    }
-
-    /// Crashes, hangs and failed restarts seen: each is a bug (or a broken machine).
-    const std::vector<std::string>& problems() const { return _problems; }
+    const deferq::chaos::worker_faults& faults() const { return _faults; }
+    /// Every worker started, for their execution logs.
+    const std::vector<std::string>& worker_names() const { return _names; }
 
 private:
     enum class worker_state { live, stopped, draining };
@@ -267,14 +261,6 @@ private:
         worker_state state = worker_state::live;
         clock_type::time_point since; ///< stopped: resume then; draining: SIGTERM sent then
     };
-
-    void note(const std::string& line) {
-        std::cout << "[" << wall_clock() << "] " << line << std::endl;
-    }
-    void problem(const std::string& what) {
-        note("PROBLEM: " + what);
-        _problems.push_back(what);
-    }
 
     std::vector<worker_slot*> live_workers() {
         std::vector<worker_slot*> live;
@@ -286,10 +272,13 @@ private:
     worker_slot& add_worker(bool wait_until_joined) {
         std::uniform_int_distribution<int> delay_ms(5, 50);
         auto name = "w" + std::to_string(++_workers_started);
-        std::vector<std::string> extra{"--concurrency", "2", "--calculate-delay",
-                                       std::to_string(delay_ms(_random))};
-        auto& handle = wait_until_joined ? _cluster.add_worker(name, extra)
-                                         : _cluster.spawn_worker(name, extra);
+        std::vector<std::string> extra{"--concurrency",     "2",
+                                       "--calculate-delay", std::to_string(delay_ms(_random)),
+                                       "--plugin",          _options.plugin};
+        auto exec_log = deferq::chaos::exec_log_path(_brokers.log_dir(), name);
+        auto& handle =
+            _brokers.add_worker(name, extra, {{"DEFERQ_EXEC_LOG", exec_log}}, wait_until_joined);
+        _names.push_back(name);
         _workers.push_back({&handle, name, worker_state::live, clock_type::now()});
         return _workers.back();
     }
@@ -297,10 +286,12 @@ private:
     void resume(worker_slot& worker) {
         worker.handle->signal(SIGCONT);
         worker.state = worker_state::live;
-        note("SIGCONT " + worker.name);
+        _faults.thawed(worker.name, clock_type::now());
+        _log.note("SIGCONT " + worker.name);
     }
 
-    /// Resumes frozen workers when due; notices crashes, drained workers leaving, hanging drains.
+    /// Resumes frozen workers when due; notices crashes, drained workers leaving, hanging drains,
+    /// and lets the broker side look after its own.
     void look_after_processes() {
         auto now = clock_type::now();
         int replacements = 0;
@@ -310,48 +301,37 @@ private:
             if (worker.handle->exited()) {
                 auto code = worker.handle->wait(0ms).value_or(-1);
                 if (worker.state != worker_state::draining) {
-                    problem("worker " + worker.name + " exited by itself with code " +
-                            std::to_string(code) + " (log " + worker.handle->log_path() + ")");
+                    _log.problem("worker " + worker.name + " exited by itself with code " +
+                                 std::to_string(code) + " (log " + worker.handle->log_path() + ")");
+                    _faults.killed(worker.name, now); // its jobs may run again elsewhere
                     ++replacements;
                 } else if (code != 0) {
-                    problem("drained worker " + worker.name + " exited with code " +
-                            std::to_string(code));
+                    _log.problem("drained worker " + worker.name + " exited with code " +
+                                 std::to_string(code));
                 } else {
-                    note(worker.name + " drained and left");
+                    _log.note(worker.name + " drained and left");
                 }
                 it = _workers.erase(it);
                 continue;
             }
             if (worker.state == worker_state::draining && now - worker.since > 40s) {
-                problem("worker " + worker.name +
-                        " still draining 40 s after SIGTERM (drain timeout is 30 s)");
+                _log.problem("worker " + worker.name +
+                             " still draining 40 s after SIGTERM (drain timeout is 30 s)");
+                _faults.killed(worker.name, now);
                 worker.handle->kill();
             }
             ++it;
         }
         for (; replacements > 0; --replacements)
             add_worker(false);
-        if (_broker_pid == _cluster.broker().pid() && _cluster.broker().exited()) {
-            problem("the broker exited by itself with code " +
-                    std::to_string(_cluster.broker().wait(0ms).value_or(-1)));
-            _broker_pid = -1;
-            restart_broker();
-        }
+        _brokers.look_after();
     }
 
     void wait_for_drained(worker_slot& worker) {
         if (!worker.handle->wait(40s)) {
-            problem("worker " + worker.name + " did not finish draining 40 s after SIGTERM");
+            _log.problem("worker " + worker.name + " did not finish draining 40 s after SIGTERM");
+            _faults.killed(worker.name, clock_type::now());
             worker.handle->kill();
-        }
-    }
-
-    void restart_broker() {
-        try {
-            _cluster.restart_broker();
-            _broker_pid = _cluster.broker().pid();
-        } catch (const std::exception& e) {
-            problem(std::string("the broker did not restart: ") + e.what());
         }
     }
 
@@ -361,23 +341,30 @@ private:
         auto roll = percent(_random);
         // Each worker action takes one worker out of service: never the last one.
         if (live.size() < 2 && roll < 70) roll = 70 + roll % 30;
+        // A pair still failing over (or coming back) takes no broker action.
+        if (roll >= 70 && !_brokers.settled()) {
+            if (live.size() < 2) return;
+            roll %= 70;
+        }
         if (roll < 25) {
             auto* victim = live[_random() % live.size()];
             auto name = victim->name;
             victim->handle->kill();
+            _faults.killed(name, clock_type::now());
             std::erase_if(_workers, [&](const worker_slot& slot) { return &slot == victim; });
             auto& replacement = add_worker(false);
-            count("kill-worker");
-            note("kill -9 " + name + ", started " + replacement.name);
+            _log.count("kill-worker");
+            _log.note("kill -9 " + name + ", started " + replacement.name);
         } else if (roll < 45) {
             auto& worker = *live[_random() % live.size()];
             std::uniform_int_distribution<int> frozen_ms(500, 2000);
             auto frozen = std::chrono::milliseconds{frozen_ms(_random)};
             worker.handle->signal(SIGSTOP);
+            _faults.frozen(worker.name, clock_type::now());
             worker.state = worker_state::stopped;
             worker.since = clock_type::now() + frozen;
-            count("stop-worker");
-            note("SIGSTOP " + worker.name + " for " + std::to_string(frozen.count()) + " ms");
+            _log.count("stop-worker");
+            _log.note("SIGSTOP " + worker.name + " for " + std::to_string(frozen.count()) + " ms");
         } else if (roll < 70) {
             auto& worker = *live[_random() % live.size()];
             worker.handle->signal(SIGTERM);
@@ -385,42 +372,23 @@ private:
             worker.since = clock_type::now();
             auto name = worker.name;
             auto& replacement = add_worker(false);
-            count("term-worker");
-            note("SIGTERM " + name + " (drain), started " + replacement.name);
+            _log.count("term-worker");
+            _log.note("SIGTERM " + name + " (drain), started " + replacement.name);
         } else if (roll < 85) {
-            std::uniform_int_distribution<int> down_ms(0, 800);
-            auto down = std::chrono::milliseconds{down_ms(_random)};
-            _cluster.kill_broker();
-            _broker_pid = -1;
-            count("kill-broker");
-            note("kill -9 broker, down for " + std::to_string(down.count()) + " ms");
-            std::this_thread::sleep_for(down);
-            restart_broker();
+            _brokers.kill(_random);
         } else {
-            _broker_pid = -1;
-            _cluster.broker().signal(SIGTERM);
-            count("term-broker");
-            auto code = _cluster.broker().wait(10s);
-            if (!code)
-                problem("the broker did not stop within 10 s of SIGTERM");
-            else if (*code != 0)
-                problem("the broker exited with code " + std::to_string(*code) + " on SIGTERM");
-            note("SIGTERM broker (exit " + (code ? std::to_string(*code) : std::string("none")) +
-                 "), restarting");
-            restart_broker();
+            _brokers.stop();
         }
     }
 
-    void count(const std::string& action) { ++_actions[action]; }
-
-    cluster& _cluster;
+    deferq::chaos::brokers& _brokers;
+    deferq::chaos::journal& _log;
     const settings& _options;
     std::mt19937_64 _random;
     std::deque<worker_slot> _workers;
     int _workers_started = 0;
-    pid_t _broker_pid = -1; ///< the broker that should be running; -1 while chaos has it down
-    std::map<std::string, int> _actions;
-    std::vector<std::string> _problems;
+    std::vector<std::string> _names;
+    deferq::chaos::worker_faults _faults;
 };
 
 /// What became of the calls, counted once every caller has stopped.
@@ -430,9 +398,11 @@ struct call_tally {
     std::map<error_code, std::uint64_t> by_code;
     std::map<error_code, std::string> first_message;
     std::vector<std::string> examples; ///< the first few calls that break the promise
+    std::vector<deferq::chaos::counted_call> counted;
 
-    /// "calls 1234, ok 1200, failed 34 (timeout 30, worker_lost 4), lost 0, duplicated 0"
-    std::string summary(std::uint64_t calls) const {
+    /// "calls 1234, ok 1200, failed 34 (timeout 30, worker_lost 4), lost 0, duplicated 0,
+    /// executed twice 0"
+    std::string summary(std::uint64_t calls, std::size_t executed_twice) const {
         std::ostringstream out;
         out << "calls " << calls << ", ok " << ok << ", failed " << failed;
         if (!by_code.empty()) {
@@ -444,7 +414,8 @@ struct call_tally {
             }
             out << ")";
         }
-        out << ", lost " << lost << ", duplicated " << duplicated;
+        out << ", lost " << lost << ", duplicated " << duplicated << ", executed twice "
+            << executed_twice;
         return out.str();
     }
 };
@@ -455,9 +426,8 @@ call_tally tally_calls(const std::vector<std::unique_ptr<caller>>& callers) {
                        const std::string& what) {
         if (tally.examples.size() >= 10) return;
         std::ostringstream out;
-        out << "call " << index << " of client " << client << " ("
-            << (record.add ? "add" : "calculate") << ", timeout " << record.timeout.count()
-            << " ms): " << what;
+        out << "call " << index << " of client " << client << " (" << name_of(record.what)
+            << ", timeout " << record.timeout.count() << " ms): " << what;
         tally.examples.push_back(out.str());
     };
     for (std::size_t client = 0; client < callers.size(); ++client) {
@@ -465,6 +435,11 @@ call_tally tally_calls(const std::vector<std::unique_ptr<caller>>& callers) {
         for (auto& record : callers[client]->records()) {
             ++index;
             auto fired = record.fired.load();
+            if (record.what == function::counted)
+                tally.counted.push_back({record.key, record.started,
+                                         fired == 0 || record.failed ? clock_type::time_point::max()
+                                                                     : record.started + record.took,
+                                         fired > 0 && !record.failed});
             if (fired == 0) {
                 ++tally.lost;
                 example(client, index, record, "never fired");
@@ -513,7 +488,7 @@ int main(int argc, char** argv) {
     options.seed = std::random_device{}();
     CLI::App app{"deferq-chaos: calls a cluster while killing, freezing, draining and restarting "
                  "its workers and broker; fails if a call is lost, fires twice or returns a wrong "
-                 "value"};
+                 "value, or if a job runs twice with no worker fault to explain it"};
     app.option_defaults()->always_capture_default();
     app.add_option("--seconds", options.seconds, "How long the chaos lasts")
         ->check(CLI::Range(1, 86'400));
@@ -529,22 +504,34 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(10, 60'000));
     app.add_option("--in-flight", options.in_flight, "Calls each client keeps in flight")
         ->check(CLI::Range(1, 10'000));
+    app.add_flag("--pair", options.pair,
+                 "A standby broker pair (primary and backup): chaos kills or stops the active one, "
+                 "the other takes over, it comes back passive");
+    app.add_option("--plugin", options.plugin,
+                   "The counted_jobs worker plugin (tests/plugins/counted_jobs.cpp): the workers "
+                   "load it, some calls are counted(key, ms)")
+        ->check(CLI::ExistingFile);
     CLI11_PARSE(app, argc, argv);
 
     try {
-        cluster c("chaos");
-        log_clients_to(c.log_dir() + "/clients.log");
+        deferq::chaos::journal log;
+        auto brokers = options.pair
+                           ? deferq::chaos::broker_pair(log, options.heartbeat_interval_ms)
+                           : deferq::chaos::single_broker(log, options.heartbeat_interval_ms);
+        const auto& log_dir = brokers->log_dir();
+        log_clients_to(log_dir + "/clients.log");
         std::cout << "deferq-chaos: seed " << options.seed << ", " << options.seconds << " s, "
-                  << options.workers << " workers, " << options.clients << " clients, heartbeat "
-                  << options.heartbeat_interval_ms << " ms; logs in " << c.log_dir() << std::endl;
+                  << (options.pair ? "a broker pair (primary and backup), " : "") << options.workers
+                  << " workers, " << options.clients << " clients, heartbeat "
+                  << options.heartbeat_interval_ms << " ms; logs in " << log_dir << std::endl;
 
-        chaos_monkey monkey(c, options, options.seed);
+        chaos_monkey monkey(*brokers, log, options, options.seed);
         monkey.start();
         totals counts;
         std::vector<std::unique_ptr<caller>> callers;
         for (int i = 0; i < options.clients; ++i)
-            callers.push_back(std::make_unique<caller>(c.client_endpoint(), options.seed + 1 + i,
-                                                       options.in_flight, counts));
+            callers.push_back(std::make_unique<caller>(
+                brokers->client_endpoint(), i, options.seed + 1 + i, options.in_flight, counts));
 
         monkey.run_until(clock_type::now() + std::chrono::seconds{options.seconds});
         monkey.calm_down();
@@ -565,22 +552,28 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(500ms); // a second firing would show up here
 
         auto result = tally_calls(callers);
-        std::cout << result.summary(issued) << "\n";
-        std::cout << "chaos: " << monkey.actions() << "\n";
+        auto runs = deferq::chaos::tally_executions(log_dir, monkey.worker_names(), result.counted,
+                                                    monkey.faults());
+        std::cout << result.summary(issued, runs.executed_twice) << "\n";
+        std::cout << "chaos: " << log.actions() << "\n";
+        std::cout << "executions: " << runs.summary() << "\n";
         std::cout << "checks: wrong values " << result.wrong << ", failures no fault explains "
                   << result.unexplained << ", 30 s calls that timed out " << result.long_timeouts
-                  << ", process problems " << monkey.problems().size() << "\n";
+                  << ", process problems " << log.problems().size() << "\n";
         for (auto& [code, message] : result.first_message)
             std::cout << "  first " << deferq::to_string(code) << ": " << message << "\n";
         for (auto& example : result.examples)
             std::cout << "  " << example << "\n";
-        for (auto& problem : monkey.problems())
+        for (auto& example : runs.examples)
+            std::cout << "  " << example << "\n";
+        for (auto& problem : log.problems())
             std::cout << "  problem: " << problem << "\n";
 
         bool passed = result.lost == 0 && result.duplicated == 0 && result.wrong == 0 &&
-                      result.unexplained == 0 && monkey.problems().empty();
+                      result.unexplained == 0 && runs.executed_twice == 0 &&
+                      runs.answered_never_ran == 0 && log.problems().empty();
         std::cout << (passed ? "PASS" : "FAIL") << " (seed " << options.seed << ", logs in "
-                  << c.log_dir() << ")" << std::endl;
+                  << log_dir << ")" << std::endl;
         callers.clear(); // a call still pending fails with connection_lost before the cluster goes
         return passed ? 0 : 1;
     } catch (const std::exception& e) {

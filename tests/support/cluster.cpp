@@ -1,5 +1,9 @@
 #include "cluster.hpp"
 
+#include "http.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,13 +15,56 @@
 
 namespace deferq::test {
 
-cluster::cluster(std::string name) {
-    _log_dir = std::string(DEFERQ_BINARY_DIR) + "/test-logs";
-    ::mkdir(_log_dir.c_str(), 0755);
+namespace {
+
+/// <build>/test-logs/<name>-<pid>-<n>/, created.
+std::string make_log_dir(const std::string& name) {
+    auto dir = std::string(DEFERQ_BINARY_DIR) + "/test-logs";
+    ::mkdir(dir.c_str(), 0755);
     static int instances = 0;
-    _log_dir += "/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++instances);
-    ::mkdir(_log_dir.c_str(), 0755);
+    dir += "/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++instances);
+    ::mkdir(dir.c_str(), 0755);
+    return dir;
 }
+
+int count_joined(const std::string& text) {
+    int count = 0;
+    for (std::size_t at = text.find(" joined: "); at != std::string::npos;
+         at = text.find(" joined: ", at + 1))
+        ++count;
+    return count;
+}
+
+void pause_100ms() {
+    struct timespec pause {
+        0, 100'000'000
+    };
+    nanosleep(&pause, nullptr);
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("socket() failed");
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    socklen_t length = sizeof address;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+              ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    ::close(fd);
+    if (!ok) throw std::runtime_error("no free port on 127.0.0.1");
+    return ntohs(address.sin_port);
+}
+
+std::string local(int port) {
+    return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
+} // namespace
+
+cluster::cluster(std::string name) : _log_dir(make_log_dir(name)) {}
 
 cluster::~cluster() {
     _workers.clear();
@@ -60,10 +107,7 @@ void cluster::restart_broker() {
             return;
         } catch (const std::exception&) {
             if (attempt >= 50) throw;
-            struct timespec pause {
-                0, 100'000'000
-            };
-            nanosleep(&pause, nullptr);
+            pause_100ms();
         }
     }
 }
@@ -73,25 +117,23 @@ void cluster::kill_broker() {
 }
 
 int cluster::joined_count() const {
-    auto text = read_file(_log_dir + "/broker.log");
-    int count = 0;
-    for (std::size_t at = text.find(" joined: "); at != std::string::npos;
-         at = text.find(" joined: ", at + 1))
-        ++count;
-    return count;
+    return count_joined(read_file(_log_dir + "/broker.log"));
 }
 
-process& cluster::spawn_worker(const std::string& name, std::vector<std::string> extra) {
+process& cluster::spawn_worker(const std::string& name, std::vector<std::string> extra,
+                               environment_list environment) {
     std::vector<std::string> argv{DEFERQ_WORKER_BIN, "--broker", _worker_endpoint, "--name", name,
                                   "--log-level",     "debug"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    _workers.push_back(std::make_unique<process>(argv, _log_dir + "/worker-" + name + ".log"));
+    _workers.push_back(std::make_unique<process>(argv, _log_dir + "/worker-" + name + ".log",
+                                                 std::move(environment)));
     return *_workers.back();
 }
 
-process& cluster::add_worker(const std::string& name, std::vector<std::string> extra) {
+process& cluster::add_worker(const std::string& name, std::vector<std::string> extra,
+                             environment_list environment) {
     auto before = joined_count();
-    auto& worker = spawn_worker(name, std::move(extra));
+    auto& worker = spawn_worker(name, std::move(extra), std::move(environment));
     if (!eventually([&] { return joined_count() > before || worker.exited(); },
                     std::chrono::seconds{20}) ||
         worker.exited())
@@ -119,6 +161,115 @@ run_result cluster::cli(std::vector<std::string> args, std::chrono::milliseconds
     std::vector<std::string> argv{DEFERQ_CLI_BIN, "--broker", _client_endpoint};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, timeout);
+}
+
+standby_pair::standby_pair(std::string name) : _log_dir(make_log_dir(name)) {
+    for (int which : {primary, backup})
+        for (auto* port : {&_clients[which], &_workers[which], &_peers[which]})
+            *port = free_port();
+}
+
+standby_pair::~standby_pair() {
+    _worker_processes.clear();
+    for (auto& broker : _brokers)
+        broker.reset();
+}
+
+process& standby_pair::start(int which, std::optional<std::vector<std::string>> extra) {
+    if (extra) _extra[which] = std::move(*extra);
+    if (_brokers[which]) _brokers[which]->kill();
+    // The old ports may linger briefly after a kill: the broker then exits; start it again.
+    for (int attempt = 0;; ++attempt) {
+        auto ready = _log_dir + "/ready-" + role(which) + "-" + std::to_string(++_starts);
+        auto log = _log_dir + "/" + role(which) + "-" + std::to_string(_starts) + ".log";
+        std::vector<std::string> argv{DEFERQ_BROKER_BIN,
+                                      "--clients",
+                                      local(_clients[which]),
+                                      "--workers",
+                                      local(_workers[which]),
+                                      "--peer-bind",
+                                      local(_peers[which]),
+                                      "--peer",
+                                      local(_peers[1 - which]),
+                                      "--http",
+                                      "127.0.0.1:0",
+                                      "--ready-file",
+                                      ready,
+                                      "--log-level",
+                                      "debug"};
+        if (which == backup) argv.push_back("--backup");
+        argv.insert(argv.end(), _extra[which].begin(), _extra[which].end());
+        _brokers[which] = std::make_unique<process>(argv, log);
+        _logs.push_back(log);
+        auto& broker = *_brokers[which];
+        if (eventually([&] { return ::access(ready.c_str(), R_OK) == 0 || broker.exited(); },
+                       std::chrono::seconds{20}) &&
+            !broker.exited()) {
+            std::smatch match;
+            auto text = read_file(ready);
+            if (std::regex_search(text, match, std::regex("http=(\\S+)"))) _http[which] = match[1];
+            return broker;
+        }
+        if (attempt >= 50)
+            throw std::runtime_error("the " + role(which) + " did not start; log:\n" +
+                                     broker.log());
+        broker.kill();
+        pause_100ms();
+    }
+}
+
+nlohmann::json standby_pair::status(int which) {
+    if (!_brokers[which] || _http[which].empty()) return nullptr;
+    auto reply = http_get(_http[which], "/status.json");
+    if (reply.status != 200) return nullptr;
+    try {
+        return nlohmann::json::parse(reply.body);
+    } catch (const std::exception&) {
+        return nullptr;
+    }
+}
+
+std::string standby_pair::state(int which) {
+    auto status = this->status(which);
+    if (!status.is_object() || !status.contains("standby") || !status["standby"].contains("state"))
+        return "";
+    return status["standby"]["state"].get<std::string>();
+}
+
+process& standby_pair::spawn_worker(const std::string& name, std::vector<std::string> extra,
+                                    environment_list environment) {
+    std::vector<std::string> argv{DEFERQ_WORKER_BIN, "--broker", worker_endpoints(), "--name", name,
+                                  "--log-level",     "debug"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    _worker_processes.push_back(std::make_unique<process>(
+        argv, _log_dir + "/worker-" + name + ".log", std::move(environment)));
+    return *_worker_processes.back();
+}
+
+process& standby_pair::add_worker(const std::string& name, std::vector<std::string> extra,
+                                  environment_list environment) {
+    auto before = joined_count();
+    auto& worker = spawn_worker(name, std::move(extra), std::move(environment));
+    if (!eventually([&] { return joined_count() > before || worker.exited(); },
+                    std::chrono::seconds{20}) ||
+        worker.exited())
+        throw std::runtime_error("worker " + name + " did not join; log:\n" + worker.log());
+    return worker;
+}
+
+int standby_pair::joined_count() const {
+    int count = 0;
+    for (auto& log : _logs)
+        count += count_joined(read_file(log));
+    return count;
+}
+
+std::string standby_pair::client_endpoints() const {
+    return local(_clients[primary]) + "," + local(_clients[backup]);
+}
+
+std::string standby_pair::worker_endpoints() const {
+    return local(_workers[primary]) + "," + local(_workers[backup]);
 }
 
 } // namespace deferq::test
