@@ -11,8 +11,10 @@ void recent_answers::keep(sent_answer answer) {
         pop_front();
 }
 
-void recent_answers::prune(clock_type::time_point last_heard, std::chrono::milliseconds interval) {
-    while (!_answers.empty() && _answers.front().sent + interval < last_heard)
+void recent_answers::prune(std::uint64_t connection, clock_type::time_point now,
+                           std::chrono::milliseconds interval) {
+    while (!_answers.empty() && _answers.front().connection == connection &&
+           _answers.front().sent + interval < now)
         pop_front();
 }
 

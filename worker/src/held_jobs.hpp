@@ -26,18 +26,23 @@ struct sent_answer {
     error_code code = error_code::remote_error;
     std::string type, message; ///< ERROR
     clock_type::time_point sent{};
+    std::uint64_t connection = 0; ///< the worker's connection it was sent on (its generation)
 };
 
-/// Answers sent lately. One is dropped once the broker was heard from an interval after it was
-/// sent (it read it: a broker reads in order), and the oldest go beyond `capacity` answers or
-/// `max_bytes` of results (the newest is always kept).
+/// Answers sent lately. One is dropped once the broker it was sent to was heard from an interval
+/// after it was sent (it read it: a broker reads in order), and the oldest go beyond `capacity`
+/// answers or `max_bytes` of results (the newest is always kept).
 class recent_answers {
 public:
     recent_answers(std::size_t capacity, std::size_t max_bytes)
         : _capacity(capacity), _max_bytes(max_bytes) {}
     void keep(sent_answer answer);
-    /// Drops what the broker has surely read: sent before `last_heard - interval`.
-    void prune(clock_type::time_point last_heard, std::chrono::milliseconds interval);
+    /// The broker of `connection` was heard at `now` (a message that only the instance the worker
+    /// registered with sends: a HEARTBEAT, a job; not a DISCONNECT, which a new instance sends):
+    /// drops what was sent on that connection before `now - interval`. Answers of earlier
+    /// connections stay until they are offered to the next broker (and so sent on this one).
+    void prune(std::uint64_t connection, clock_type::time_point now,
+               std::chrono::milliseconds interval);
     /// Every answer kept, oldest first (the caller may send them again and update `sent`).
     std::deque<sent_answer>& all() { return _answers; }
     std::size_t size() const { return _answers.size(); }

@@ -125,11 +125,14 @@ public:
                 outcomes.pop_front();
             }
             _link->flush(); // what this turn answered goes out as one BATCH (§3a)
-            _recent.prune(_link->monitor().last_heard(), _link->monitor().interval());
             if (!_draining && (_stop_requested || (signals && signals->received()))) begin_drain();
             auto now = clock_type::now();
             _link->monitor().loop_tick(now);
-            if (_draining && (_outstanding == 0 || now >= _drain_deadline)) break;
+            // A drained worker leaves once the broker has read its last answers (a broker that
+            // died meanwhile may not have: they go to the next one, §3c), or at the deadline.
+            if (_draining && ((_outstanding == 0 && _recent.size() == 0 && !_report_due) ||
+                              now >= _drain_deadline))
+                break;
             keep_alive(now);
         }
         finish();
@@ -246,6 +249,14 @@ private:
             return connect();
         }
         if (std::exchange(_report_due, false)) report_held();
+        broker_read();
+    }
+
+    /// A message only the broker this connection registered with sends came (a HEARTBEAT, a
+    /// job): the answers it surely read are forgotten (§3c).
+    void broker_read() {
+        if (_report_due) return; // maybe from a broker that does not know this worker yet
+        _recent.prune(_generation, clock_type::now(), _link->monitor().interval());
     }
 
     /// Tells a new broker of the jobs of earlier connections and of the answers it may not have
@@ -279,6 +290,7 @@ private:
             send_answer(*answer.job, answer.failed, std::move(payload), answer.code, answer.type,
                         answer.message);
             answer.sent = now;
+            answer.connection = _generation;
             ++answers;
         }
         if (!adopts) _recent.clear();
@@ -326,6 +338,7 @@ private:
     }
 
     void on_job(const job_request& request, zmq::message_t payload) override {
+        broker_read();
         auto handler = _handlers.find(request.function);
         if (handler == _handlers.end()) {
             send_error(request.job_id, error_code::no_such_function, "",
@@ -407,7 +420,8 @@ private:
             // Of an earlier connection, and the new broker may adopt it: kept to be told then.
             auto failed = result.what == outcome::kind::error;
             _recent.keep({result.job, failed, std::move(result.payload), result.code,
-                          std::move(result.type), std::move(result.message), clock_type::now()});
+                          std::move(result.type), std::move(result.message), clock_type::now(),
+                          job.generation});
             _jobs.erase(job.id);
             --_outstanding;
             return;
@@ -457,7 +471,8 @@ private:
             send_answer(job, failed, std::move(sent), result.code, result.type, result.message);
             job.payload = zmq::message_t(); // its arguments are not needed any more
             _recent.keep({result.job, failed, std::move(result.payload), result.code,
-                          std::move(result.type), std::move(result.message), clock_type::now()});
+                          std::move(result.type), std::move(result.message), clock_type::now(),
+                          _generation});
         }
         _jobs.erase(job.id);
         --_outstanding;
