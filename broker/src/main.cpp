@@ -22,7 +22,9 @@
 #include <variant>
 
 int main(int argc, char** argv) {
-    deferq::keep_big_buffers(); // big arguments reuse warm pages (docs/operations.md, "Sizing")
+    // Not deferq::keep_big_buffers(), which the worker calls: its trim threshold would keep the
+    // memory of a burst in the ZeroMQ threads' arenas, which the broker gives back (memory_return;
+    // docs/operations.md, "Sizing: memory for big messages").
     std::variant<deferq::broker_config, deferq::exit_now> parsed;
     try {
         parsed = deferq::parse_broker_config(argc, argv);
