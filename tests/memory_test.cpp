@@ -12,14 +12,14 @@
 
 namespace {
 
-long minor_faults() {
+[[maybe_unused]] long minor_faults() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     return usage.ru_minflt;
 }
 
 /// Minor page faults taken while a fresh `size`-byte buffer is allocated, filled and freed.
-long faults_to_fill(std::size_t size) {
+[[maybe_unused]] long faults_to_fill(std::size_t size) {
     auto before = minor_faults();
     auto* buffer = static_cast<char*>(std::malloc(size));
     REQUIRE(buffer != nullptr);
