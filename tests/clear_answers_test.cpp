@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 
 using namespace std::chrono_literals;
 using deferq::test::cluster;
@@ -214,7 +216,21 @@ TEST_CASE("deferq status after three 1.0 s calculate jobs shows service p50 and 
         CHECK(calculate[key].get<double>() <= 1300 * 1.1);
     }
     auto table = c.cli({"status"}, 30s);
+    INFO(table.output);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // "1.0 s" holds a job's two hops only up to about 70 ms (a p99 of 1,074 ms shows "1.1 s"),
+    // which a sanitized worker and broker on a loaded 2-core machine can exceed. There the table
+    // must show the figures checked above, in seconds with one decimal as it prints them.
+    auto shown = [](const json& ms) {
+        std::ostringstream text;
+        text << std::fixed << std::setprecision(1) << ms.get<double>() / 1000 << " s";
+        return text.str();
+    };
+    CHECK(contains(table.output, shown(calculate["service_p50_ms"]) + " / " +
+                                     shown(calculate["service_p99_ms"])));
+#else
     CHECK(contains(table.output, "1.0 s / 1.0 s"));
+#endif
 }
 
 TEST_CASE("bytes(n) returns n bytes of binary up to the message limit, too_large beyond",

@@ -22,6 +22,16 @@ using deferq::test::eventually;
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Sanitized processes on a loaded 2-core machine can stall for over a second. At 250 ms (expiry
+// 750 ms) a worker stalled past its expiry is lost and its jobs run again legitimately, and the
+// adoption window after a restart (one expiry) can close before a slow worker reports its jobs:
+// either breaks "every job ran once" without a bug.
+const std::vector<std::string> fast_heartbeat{"--heartbeat-interval", "1000", "--liveness", "3"};
+#else
+const std::vector<std::string> fast_heartbeat{"--heartbeat-interval", "250", "--liveness", "3"};
+#endif
+
 std::string counted_plugin() {
     return std::string(DEFERQ_TEST_PLUGIN_DIR) + "/libcounted_jobs.so";
 }
@@ -44,7 +54,7 @@ TEST_CASE("kill -9 of the broker under load, twice: every call ends once with it
     cluster c("restart-once");
     auto exec_log = c.log_dir() + "/executions.log";
     ::setenv("DEFERQ_EXEC_LOG", exec_log.c_str(), 1); // the workers inherit it
-    c.start_broker({"--heartbeat-interval", "250", "--liveness", "3"});
+    c.start_broker(fast_heartbeat);
     for (auto name : {"w1", "w2", "w3", "w4"})
         c.add_worker(name, {"--concurrency", "2", "--plugin", counted_plugin()});
     deferq::Client client({.broker = c.client_endpoint()});

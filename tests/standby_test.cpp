@@ -64,6 +64,18 @@ int occurrences(const std::string& text, const std::string& what) {
 
 constexpr int primary = 0, backup = 1;
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Sanitized processes on a loaded 2-core machine can stall for over a second. At 200 ms a stalled
+// active broker is lost (peer expiry 400 ms, peers move after 600 ms): the backup takes over and
+// steps down when the primary speaks again, jobs of a worker stalled past its expiry run again,
+// and the adoption window (one expiry) can close before a slow worker reports its jobs.
+constexpr std::chrono::milliseconds heartbeat{1000};
+#else
+constexpr std::chrono::milliseconds heartbeat{200};
+#endif
+/// interval × liveness (the default liveness, 3).
+constexpr auto expiry = heartbeat * 3;
+
 /// Two brokers that know each other, their workers, and where they log. Everything it started is
 /// killed when it goes away.
 class broker_pair {
@@ -85,8 +97,8 @@ public:
             broker.reset();
     }
 
-    /// Starts broker `which` (primary or backup) and waits until it listens. `heartbeat`: the
-    /// interval (the peer state interval too).
+    /// Starts broker `which` (primary or backup) and waits until it listens. Its interval is
+    /// `heartbeat` (the peer state interval too).
     process& start(int which, std::vector<std::string> extra = {}) {
         auto ready = _log_dir + "/ready-" + std::to_string(which) + "-" + std::to_string(++_starts);
         std::vector<std::string> argv{DEFERQ_BROKER_BIN,
@@ -99,7 +111,7 @@ public:
                                       "--peer",
                                       local(_peers[1 - which]),
                                       "--heartbeat-interval",
-                                      "200",
+                                      std::to_string(heartbeat.count()),
                                       "--http",
                                       "127.0.0.1:0",
                                       "--ready-file",
@@ -249,16 +261,18 @@ TEST_CASE("the active primary killed mid-batch: the backup takes over, every cal
             first_after_kill = at;
     REQUIRE(first_after_kill);
     auto failover = std::chrono::duration<double, std::milli>(*first_after_kill - killed_at);
-    // Two heartbeat expiries: 2 × 200 ms × 3.
+    // Two heartbeat expiries: 2 × 200 ms × 3 (under a sanitizer 2 × 1000 ms × 3).
     std::printf("standby failover: first answer from the backup %.0f ms after the kill -9 of "
-                "the active primary (heartbeat 200 ms, liveness 3; target: within 1200 ms)\n",
-                failover.count());
+                "the active primary (heartbeat %lld ms, liveness 3; target: within %lld ms)\n",
+                failover.count(), static_cast<long long>(heartbeat.count()),
+                static_cast<long long>((2 * expiry).count()));
     std::fflush(stdout);
     CHECK(pair.reaches(backup, "active", 1s));
     CHECK_THAT(pair.log(backup), Catch::Contains("and a "));
     CHECK(pair.shows(backup, "active"));
-    // The target of issue 17; generous on a loaded machine: the exact figure is printed above.
-    CHECK(failover < 3000ms);
+    // The target of issue 17; generous on a loaded machine (3000 ms at the 200 ms heartbeat): the
+    // exact figure is printed above.
+    CHECK(failover < 5 * expiry);
 
     // Every key ran once: the jobs running when the primary died were adopted by the backup
     // (workers report what they hold when they register), not run again.
@@ -277,7 +291,7 @@ TEST_CASE("the active primary killed mid-batch: the backup takes over, every cal
     REQUIRE(pair.reaches(primary, "passive"));
     CHECK(pair.shows(primary, "passive"));
     CHECK(pair.status(primary)["standby"]["role"] == "primary");
-    std::this_thread::sleep_for(1s); // several state intervals and expiries
+    std::this_thread::sleep_for(5 * heartbeat); // several state intervals and expiries
     CHECK(pair.log(backup).find("active →") == std::string::npos);
     CHECK(pair.status(backup)["standby"]["state"] == "active");
     CHECK(pair.log(primary).find("→ active") == std::string::npos);
@@ -355,7 +369,7 @@ TEST_CASE("with CURVE, the two brokers share one key pair and the peer link uses
         pair.start(backup, curve("other"));
         CHECK(pair.reaches(primary, "active")); // alone: it heard nobody
         CHECK_THAT(pair.log(primary), Catch::Contains("serving alone"));
-        std::this_thread::sleep_for(1s);
+        std::this_thread::sleep_for(5 * heartbeat); // several state intervals
         CHECK(pair.log(backup).find("→ ") == std::string::npos);
         CHECK(pair.status(backup)["standby"]["state"] == "backup");
     }
