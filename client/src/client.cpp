@@ -51,7 +51,17 @@ public:
     }
 
     /// Queues a task for the I/O thread; false (task not queued) once closed.
-    bool post_internal(std::function<void()> task) { return _tasks.push_unless_closed(task); }
+    bool post_internal(std::function<void()> task) {
+        posted item{nullptr, std::move(task)};
+        return _tasks.push_unless_closed(item);
+    }
+    /// Queues a call for the I/O thread to start (no closure to allocate); false once closed.
+    bool post_call(std::shared_ptr<pending_call> call) {
+        posted item{std::move(call), nullptr};
+        return _tasks.push_unless_closed(item);
+    }
+    /// Wakes the I/O thread with no task (it looks at its socket and its deadlines again).
+    void wake() { _tasks.wake(); }
 
     // ---- I/O thread side
     // -------------------------------------------------------------------------
@@ -59,11 +69,10 @@ public:
     void bind_thread() { _thread = std::this_thread::get_id(); }
     int fd() const { return _tasks.fd(); }
 
-    void run_ready_tasks() {
-        std::deque<std::function<void()>> tasks;
-        _tasks.take_all(tasks);
-        for (auto& task : tasks)
-            run_guarded(task);
+    /// Runs the tasks that wait, and `start(call)` for the calls, in the order they came.
+    template <typename Start> void run_ready_tasks(Start&& start) {
+        _tasks.take_all(_ready);
+        run_all(_ready, start);
     }
 
     void run_due_timers(clock_type::time_point now) {
@@ -80,20 +89,31 @@ public:
     }
 
     /// No more queued tasks: runs those still waiting, drops timers; later posts run inline.
-    void close() {
-        std::deque<std::function<void()>> tasks;
-        while (_tasks.take_all_or_close(tasks)) {
-            for (auto& task : tasks)
-                run_guarded(task);
-            tasks.clear();
-        }
+    template <typename Start> void close(Start&& start) {
+        while (_tasks.take_all_or_close(_ready))
+            run_all(_ready, start);
         while (!_timers.empty())
             _timers.pop();
         _thread = std::thread::id{};
     }
 
 private:
-    static void run_guarded(std::function<void()>& task) {
+    /// A task, or a call to start.
+    struct posted {
+        std::shared_ptr<pending_call> call;
+        std::function<void()> task;
+    };
+
+    template <typename Start> static void run_all(std::deque<posted>& items, Start& start) {
+        for (auto& item : items)
+            if (item.call)
+                run_guarded([&] { start(item.call); });
+            else
+                run_guarded(item.task);
+        items.clear();
+    }
+
+    template <typename Task> static void run_guarded(Task&& task) {
         try {
             task();
         } catch (const std::exception& e) {
@@ -112,21 +132,11 @@ private:
         }
     };
 
-    mailbox<std::function<void()>> _tasks;
+    mailbox<posted> _tasks;
+    std::deque<posted> _ready; ///< I/O thread only: what run_ready_tasks() took
     std::atomic<std::thread::id> _thread{};
     std::priority_queue<timer, std::vector<timer>, std::greater<>> _timers; ///< I/O thread only
     std::uint64_t _timer_sequence = 0;
-};
-
-struct pending_call {
-    std::uint64_t id;
-    std::string function;
-    request_options options;
-    zmq::message_t arguments; ///< kept to resend after a reconnect
-    resolver resolve;
-    progress_sink progress;
-    deadline_hook deadline;       ///< armed while the call waits with a timeout
-    std::uint32_t timeout_ms = 0; ///< as the caller asked (options.timeout_ms shrinks on resends)
 };
 
 std::string hex(std::string_view bytes) {
@@ -179,14 +189,34 @@ public:
     std::uint64_t submit(std::shared_ptr<pending_call> call) {
         call->id = _next_id.fetch_add(1, std::memory_order_relaxed);
         auto id = call->id;
-        _pending_count.fetch_add(1, std::memory_order_relaxed);
-        if (!executor->post_internal(
-                [self = shared_from_this(), call] { self->start_call(call); })) {
+        bool idle = _pending_count.fetch_add(1, std::memory_order_relaxed) == 0;
+        if (idle && send_now(call)) return id;
+        if (!executor->post_call(call)) {
             _pending_count.fetch_sub(1, std::memory_order_relaxed);
             Failure failure(error_code::connection_lost, "the client is closed");
             call->resolve(nullptr, &failure);
         }
         return id;
+    }
+
+    /// A call made while the client has none in flight goes out from the caller's thread when the
+    /// I/O thread is waiting (docs/architecture.md, "The client's threads"): no hand-over and no
+    /// wake-up of the I/O thread for it. Calls made while others are in flight are handed over, so
+    /// that the I/O thread sends them together (one BATCH per turn). False: hand it over.
+    bool send_now(const std::shared_ptr<pending_call>& call) {
+        if (executor->in_executor_thread()) return false; // a callback: the loop's turn
+        std::unique_lock io(_io_mutex, std::try_to_lock);
+        if (!io.owns_lock() || _stopping) return false; // the I/O thread is busy: it takes it
+        start_call(call);
+        _link->flush();
+        // The socket's ZMQ_FD, which the I/O thread waits on, signals a change once: this thread's
+        // calls on the socket may have taken that signal for an answer that came meanwhile. And
+        // the I/O thread's wait was reckoned without this call's deadline.
+        bool wake =
+            _link->readable() || (call->deadline.linked() && call->deadline.when < _wakes_at);
+        io.unlock();
+        if (wake) executor->wake();
+        return true;
     }
 
     void cancel(std::uint64_t id) {
@@ -208,6 +238,8 @@ private:
 
     void loop(std::promise<void>& connected) {
         executor->bind_thread();
+        // Held for the whole turn; let go only while waiting, so that send_now() can send then.
+        std::unique_lock io(_io_mutex);
         try {
             connect();
         } catch (...) {
@@ -225,19 +257,17 @@ private:
             };
             if (auto next = _deadlines.next()) until(*next);
             if (auto next = executor->next_timer()) until(*next);
-            zmq::pollitem_t items[] = {{_link->socket().handle(), 0, ZMQ_POLLIN, 0},
-                                       {nullptr, executor->fd(), ZMQ_POLLIN, 0}};
-            items[1].revents = 0;
+            bool tasks = false;
             try {
-                protocol::poll(items, 2, wait);
-                if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
+                tasks = wait_for_work(io, now, wait);
+                if (_link->readable()) // an empty receive costs libzmq a syscall
                     for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
                         on_broker_message();
             } catch (const zmq::error_t& e) {
                 log().error("deferq client: socket error: {}", e.what());
             }
-            if (items[1].revents & ZMQ_POLLIN)
-                executor->run_ready_tasks(); // the eventfd is set whenever tasks wait
+            if (tasks) // the eventfd is set whenever tasks wait
+                executor->run_ready_tasks([this](const auto& call) { start_call(call); });
             now = clock_type::now();
             _link->monitor().loop_tick(now);
             expire_calls(now);
@@ -246,6 +276,16 @@ private:
             keep_alive(now);
         }
         shut_down();
+    }
+
+    /// Waits for input or tasks (true: tasks wait), the lock let go meanwhile: send_now() may send.
+    bool wait_for_work(std::unique_lock<std::mutex>& io, clock_type::time_point now,
+                       std::chrono::milliseconds wait) {
+        int fds[] = {executor->fd()};
+        _wakes_at = now + wait;
+        auto ready = _link->wait(io, fds, wait);
+        _wakes_at = clock_type::time_point::min();
+        return ready != 0;
     }
 
     void shut_down() {
@@ -267,7 +307,7 @@ private:
                         "the client was closed before a result arrived");
         for (auto& call : calls)
             call->resolve(nullptr, &failure);
-        executor->close();
+        executor->close([this](const auto& call) { start_call(call); });
         // Calls made by callbacks during close() were failed by start_call.
         _link->close(std::chrono::milliseconds{200});
     }
@@ -412,7 +452,7 @@ private:
 
     void on_progress(std::uint64_t correlation_id, double fraction,
                      std::string_view note) override {
-        if (auto it = _pending.find(correlation_id); it != _pending.end() && it->second->progress)
+        if (auto it = _pending.find(correlation_id); it != _pending.end())
             it->second->progress(fraction, note);
     }
 
@@ -478,6 +518,11 @@ private:
         log().warn("deferq client: dropped a bad message from the broker: {}", reason);
     }
 
+    /// Held by the I/O thread but while it waits, and by send_now(): the socket, the pending calls
+    /// and their deadlines. Other threads only try it: nobody blocks on the I/O thread's turn.
+    std::mutex _io_mutex;
+    /// When the I/O thread's wait ends (min() while it runs a turn).
+    clock_type::time_point _wakes_at = clock_type::time_point::min();
     std::optional<Failure> _refused; ///< the broker refused this connection (wrong endpoint)
     std::unique_ptr<zmq::context_t> _own_context;
     zmq::context_t* _context;
@@ -548,16 +593,7 @@ std::weak_ptr<detail::client_core> Client::core() const {
     return _core;
 }
 
-std::uint64_t Client::submit(const call_options& options, std::string function,
-                             zmq::message_t arguments, detail::resolver resolve,
-                             detail::progress_sink progress) {
-    auto call = std::make_shared<detail::pending_call>();
-    call->function = std::move(function);
-    call->options = to_request_options(options);
-    call->timeout_ms = call->options.timeout_ms;
-    call->arguments = std::move(arguments);
-    call->resolve = std::move(resolve);
-    call->progress = std::move(progress);
+std::uint64_t Client::submit(std::shared_ptr<detail::pending_call> call) {
     return _core->submit(std::move(call));
 }
 

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <poll.h>
+
 namespace deferq {
 
 broker_link::broker_link(zmq::context_t& context, std::string endpoints, std::string_view protocol,
@@ -45,6 +47,29 @@ void broker_link::send_command(protocol::command cmd) {
 protocol::batch_writer& broker_link::record() {
     if (_batch.full()) flush();
     return _batch;
+}
+
+bool broker_link::readable() {
+    return (_socket->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+}
+
+unsigned broker_link::wait(std::unique_lock<std::mutex>& lock, std::span<const int> fds,
+                           std::chrono::milliseconds timeout) {
+    constexpr std::size_t most = 4;
+    pollfd items[most + 1] = {};
+    std::size_t count = std::min(fds.size(), most);
+    items[0] = {_socket->get(zmq::sockopt::fd), POLLIN, 0};
+    for (std::size_t i = 0; i < count; ++i)
+        items[i + 1] = {fds[i], POLLIN, 0};
+    if (readable()) timeout = std::chrono::milliseconds{0};
+    lock.unlock();
+    int ready =
+        ::poll(items, count + 1, static_cast<int>(std::max<std::int64_t>(0, timeout.count())));
+    lock.lock();
+    unsigned which = 0;
+    for (std::size_t i = 0; ready > 0 && i < count; ++i)
+        if (items[i + 1].revents & POLLIN) which |= 1u << i;
+    return which;
 }
 
 void broker_link::flush() {

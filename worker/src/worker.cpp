@@ -97,9 +97,10 @@ public:
         std::optional<termination_signals> signals;
         if (_options.handle_signals) signals.emplace();
         _pool.start(_options.concurrency, [this](const job_ptr& job) {
-            if (auto result = worker_detail::execute(job, _hooks))
-                _outcomes.push(std::move(*result));
+            if (auto result = worker_detail::execute(job, _hooks)) answer(std::move(*result));
         });
+        // Held for the whole turn; let go only while waiting, so that answer() can send then.
+        std::unique_lock io(_io_mutex);
         try {
             connect();
         } catch (const zmq::error_t& e) { // what check_endpoint() could not know
@@ -110,16 +111,13 @@ public:
         std::deque<outcome> outcomes;
         while (true) {
             _link->monitor().loop_tick(clock_type::now());
-            zmq::pollitem_t items[] = {{_link->socket().handle(), 0, ZMQ_POLLIN, 0},
-                                       {nullptr, _outcomes.fd(), ZMQ_POLLIN, 0},
-                                       {nullptr, signals ? signals->fd() : -1, ZMQ_POLLIN, 0}};
-            protocol::poll(items, signals ? 3 : 2, std::chrono::milliseconds{_draining ? 20 : 100});
-            if (items[0].revents & ZMQ_POLLIN) // an empty receive costs libzmq a syscall
+            int fds[] = {_outcomes.fd(), signals ? signals->fd() : -1};
+            auto ready = _link->wait(io, fds, std::chrono::milliseconds{_draining ? 20 : 100});
+            if (_link->readable()) // an empty receive costs libzmq a syscall
                 for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
                     on_broker_message();
             _pool.add(_incoming);
-            if (items[1].revents & ZMQ_POLLIN)
-                _outcomes.take_all(outcomes); // set whenever outcomes wait
+            if (ready & 1) _outcomes.take_all(outcomes); // set whenever outcomes wait
             while (!outcomes.empty()) {
                 on_outcome(outcomes.front());
                 outcomes.pop_front();
@@ -403,6 +401,26 @@ private:
     // ---- from the pool
     // ----------------------------------------------------------------------------
 
+    /// A pool thread's answer: sent from that thread when it is the worker's only job, the I/O
+    /// thread is waiting and nothing else waits for it (what came before goes first), so that the
+    /// job needs no wake-up of the I/O thread (docs/architecture.md, "Threads"); else handed over,
+    /// so that the answers of a busy worker leave together (one BATCH per turn).
+    void answer(outcome result) {
+        std::unique_lock io(_io_mutex, std::try_to_lock);
+        if (!io.owns_lock() || _outstanding > 1 || !_outcomes.empty()) {
+            if (io.owns_lock()) io.unlock();
+            _outcomes.push(std::move(result));
+            return;
+        }
+        on_outcome(result);
+        _link->flush();
+        // ZMQ_FD, which the I/O thread waits on, signals once: this thread may have taken it. A
+        // draining worker's loop looks whether it may leave now.
+        bool wake = _link->readable() || _draining;
+        io.unlock();
+        if (wake) _outcomes.wake();
+    }
+
     void on_outcome(outcome& result) {
         switch (result.what) {
         case outcome::kind::wake:
@@ -624,6 +642,8 @@ private:
     bool _draining = false;
     clock_type::time_point _drain_deadline{};
     mailbox<outcome> _outcomes;
+    /// Held by the I/O thread but while it waits, and by answer(): everything above and below.
+    std::mutex _io_mutex;
     bool _report_due = false; ///< a new connection: tell its broker of the jobs held (§3c)
     /// Answers sent lately, for a new broker instance (§3c).
     worker_detail::recent_answers _recent{2 * (std::size_t{max_adaptive_prefetch} + 64),

@@ -10,6 +10,7 @@
 #include "deferq/codec.hpp"
 #include "deferq/combinators.hpp"
 #include "deferq/curve.hpp"
+#include "deferq/deadline_heap.hpp"
 #include "deferq/deferred.hpp"
 #include "deferq/endpoint.hpp"
 #include "deferq/failure.hpp"
@@ -39,6 +40,34 @@ struct client_options {
 namespace detail {
 
 class client_core;
+
+/// A call the client holds until it ends: what its request says, and how its answer fires the
+/// caller's Deferred (typed_call). One allocation per call, shared by the caller's thread and the
+/// I/O thread.
+struct pending_call {
+    virtual ~pending_call() = default;
+    /// Fires the call's Deferred with the answer: `reply` or `failure`, the other is null.
+    virtual void resolve(const raw_reply* reply, const Failure* failure) = 0;
+    virtual void progress(double fraction, std::string_view note) = 0;
+
+    std::uint64_t id = 0;
+    std::string function;
+    protocol::request_options options;
+    zmq::message_t arguments;     ///< kept to resend after a reconnect
+    deadline_hook deadline;       ///< armed while the call waits with a timeout (I/O thread)
+    std::uint32_t timeout_ms = 0; ///< as the caller asked (options.timeout_ms shrinks on resends)
+};
+
+template <typename R> struct typed_call final : pending_call {
+    explicit typed_call(std::shared_ptr<state<R>> shared) : shared(std::move(shared)) {}
+    void resolve(const raw_reply* reply, const Failure* failure) override {
+        resolve_answer(*shared, function, reply, failure);
+    }
+    void progress(double fraction, std::string_view note) override {
+        shared->notify_progress(fraction, note);
+    }
+    std::shared_ptr<state<R>> shared;
+};
 
 } // namespace detail
 
@@ -76,14 +105,12 @@ public:
     Deferred<R> call_encoded(const call_options& options, std::string_view function,
                              zmq::message_t arguments) {
         auto shared = std::make_shared<detail::state<R>>(runner());
-        std::string name(function);
-        auto resolve = detail::make_resolver<R>(shared, name);
-        auto progress = [weak = std::weak_ptr<detail::state<R>>(shared)](double fraction,
-                                                                         std::string_view note) {
-            if (auto alive = weak.lock()) alive->notify_progress(fraction, note);
-        };
-        auto id = submit(options, std::move(name), std::move(arguments), std::move(resolve),
-                         std::move(progress));
+        auto call = std::make_shared<detail::typed_call<R>>(shared);
+        call->function.assign(function);
+        call->options = to_request_options(options);
+        call->timeout_ms = call->options.timeout_ms;
+        call->arguments = std::move(arguments);
+        auto id = submit(std::move(call));
         shared->set_canceller([this_core = core(), id] { cancel_call(this_core, id); });
         return Deferred<R>(shared);
     }
@@ -100,9 +127,7 @@ private:
     std::chrono::milliseconds default_timeout() const;
     std::shared_ptr<detail::executor> runner() const;
     std::weak_ptr<detail::client_core> core() const;
-    std::uint64_t submit(const call_options& options, std::string function,
-                         zmq::message_t arguments, detail::resolver resolve,
-                         detail::progress_sink progress);
+    std::uint64_t submit(std::shared_ptr<detail::pending_call> call);
     static void cancel_call(const std::weak_ptr<detail::client_core>& core,
                             std::uint64_t correlation_id);
 

@@ -3,7 +3,8 @@
 /// send or receive limit (what flows is bounded by calls, credits and budgets), the messages of
 /// one loop turn collected into one BATCH (docs/protocol.md §3a), and the broker's liveness:
 /// heartbeats both ways and the silence after which the peer reconnects (§4). Owned by the peer's
-/// I/O thread.
+/// I/O thread, which lends it while it waits (wait()): another thread holding the peer's lock may
+/// then send on it.
 
 #include "deferq/curve.hpp"
 #include "deferq/heartbeat.hpp"
@@ -13,7 +14,9 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +56,17 @@ public:
     protocol::batch_writer& record();
     /// Sends what is batched, as one BATCH.
     void flush();
+
+    /// A message waits on the socket (its ZMQ_EVENTS).
+    bool readable();
+    /// Waits up to `timeout` for a message on the socket or for one of `fds` to be readable, with
+    /// `lock` (the peer's lock, held) let go meanwhile, so that another thread may use the socket
+    /// then. The socket is waited on through its ZMQ_FD, a plain descriptor that only signals a
+    /// change: a message already there ends the wait at once, and whoever else uses the socket must
+    /// look at readable() afterwards and wake the I/O thread when it is true. Returns which of
+    /// `fds` are readable, bit i for fds[i].
+    unsigned wait(std::unique_lock<std::mutex>& lock, std::span<const int> fds,
+                  std::chrono::milliseconds timeout);
 
     broker_monitor& monitor() { return _monitor; }
     const broker_monitor& monitor() const { return _monitor; }

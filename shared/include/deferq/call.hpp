@@ -82,28 +82,34 @@ template <typename T> struct result_decoder<Reply<T>> {
     }
 };
 
-/// The resolver of a call whose result is decoded as R: fires `shared` with the value, with the
-/// broker's Failure, or with bad_result when the payload does not decode as R. Runs where the
-/// answer is handled (a Client's I/O thread; a worker's pool thread).
+/// Fires the Deferred of a call to `name` whose result is decoded as R: with the value, with the
+/// broker's Failure (`failure` not null), or with bad_result when the payload does not decode as
+/// R. Runs where the answer is handled (a Client's I/O thread; a worker's pool thread).
+template <typename R>
+void resolve_answer(state<R>& shared, const std::string& name, const raw_reply* reply,
+                    const Failure* failure) {
+    using result_type = typename state<R>::result_type;
+    if (failure) {
+        shared.resolve(result_type(std::in_place_index<1>, *failure));
+        return;
+    }
+    std::optional<R> value;
+    try {
+        value.emplace(result_decoder<R>::decode(*reply));
+    } catch (const std::exception& e) {
+        shared.resolve(result_type(std::in_place_index<1>,
+                                   Failure(error_code::bad_result, name + ": result " + e.what(),
+                                           "", std::string(reply->worker), reply->attempt)));
+        return;
+    }
+    shared.resolve(result_type(std::in_place_index<0>, std::move(*value)));
+}
+
+/// resolve_answer() as a resolver.
 template <typename R> resolver make_resolver(std::shared_ptr<state<R>> shared, std::string name) {
     return [shared = std::move(shared), name = std::move(name)](const raw_reply* reply,
                                                                 const Failure* failure) {
-        using result_type = typename state<R>::result_type;
-        if (failure) {
-            shared->resolve(result_type(std::in_place_index<1>, *failure));
-            return;
-        }
-        std::optional<R> value;
-        try {
-            value.emplace(result_decoder<R>::decode(*reply));
-        } catch (const std::exception& e) {
-            shared->resolve(
-                result_type(std::in_place_index<1>,
-                            Failure(error_code::bad_result, name + ": result " + e.what(), "",
-                                    std::string(reply->worker), reply->attempt)));
-            return;
-        }
-        shared->resolve(result_type(std::in_place_index<0>, std::move(*value)));
+        resolve_answer(*shared, name, reply, failure);
     };
 }
 

@@ -64,6 +64,26 @@ template <typename U> struct unwrap_deferred<Deferred<U>> { using type = U; };
 /// Marks "no handler on this side" in add_callbacks.
 struct pass_through {};
 
+/// A first-in first-out queue that allocates nothing until the first push (a std::deque allocates
+/// two blocks when it is made: one state per call would pay them).
+template <typename T> class fifo {
+public:
+    bool empty() const { return _head == _items.size(); }
+    void push_back(T item) { _items.push_back(std::move(item)); }
+    T& front() { return _items[_head]; }
+    void pop_front() {
+        _items[_head] = T();
+        if (++_head == _items.size()) {
+            _items.clear();
+            _head = 0;
+        }
+    }
+
+private:
+    std::vector<T> _items;
+    std::size_t _head = 0;
+};
+
 template <typename T> class state : public std::enable_shared_from_this<state<T>> {
 public:
     using result_type = std::variant<T, Failure>;
@@ -228,7 +248,7 @@ private:
     bool _running = false;
     bool _paused = false;
     std::optional<result_type> _result;
-    std::deque<step> _steps;
+    fifo<step> _steps;
     std::shared_ptr<executor> _executor;
     std::function<void()> _canceller;
     std::vector<progress_handler> _progress;

@@ -42,6 +42,18 @@ public:
         return true;
     }
 
+    /// Any thread: nothing is queued (a moment's truth: others may push).
+    bool empty() {
+        std::lock_guard lock(_mutex);
+        return _items.empty();
+    }
+
+    /// Any thread: wakes the consumer with nothing queued.
+    void wake() {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
+    }
+
     /// Consumer only: as take_all; when nothing waits, closes the mailbox instead (later pushes
     /// fail) and returns false.
     bool take_all_or_close(std::deque<T>& out) {
