@@ -12,9 +12,14 @@
 
 #include <functional>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -243,6 +248,45 @@ TEST_CASE("SIGTERM to a worker mid-batch drains it: nothing lost, nothing run tw
     CHECK(c.counter("late_replies") == 0);
     CHECK(c.counter("replies") == 100);
     CHECK_THAT(leaving.log(), Catch::Contains("draining"));
+}
+
+namespace {
+
+/// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat.
+double cpu_seconds(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // After "pid (comm) ": the state is field 3; utime and stime are fields 14 and 15.
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+        if (i >= 14) ticks += std::stod(field);
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+} // namespace
+
+TEST_CASE("a draining worker waits for its job without spinning", "[fault][drain]") {
+    // The SIGTERM descriptor stays readable once the signal came; a loop that kept polling it
+    // spun at a whole CPU for as long as the drain lasted (a job of minutes, the CPU it needs).
+    cluster c("drain-idle");
+    c.start_broker(fast_heartbeat);
+    auto& worker = c.add_worker("w", {"--concurrency", "1", "--calculate-delay", "4000"});
+    deferq::Client client({.broker = c.client_endpoint()});
+    auto call = client.call_with<double>({.timeout = 60s}, "calculate", 20, 22);
+    REQUIRE(eventually([&] { return c.counter("running_jobs") == 1; }, 20s));
+    worker.signal(SIGTERM);
+    REQUIRE(eventually([&] { return worker.log().find("draining") != std::string::npos; }, 10s));
+    auto before = cpu_seconds(worker.pid());
+    std::this_thread::sleep_for(1500ms); // the job sleeps on: the worker has nothing to do
+    auto used = cpu_seconds(worker.pid()) - before;
+    INFO("CPU used by the draining worker in 1.5 s: " << used << " s");
+    CHECK(used < 0.5); // spinning: about 1.5 s; waiting: a few ms
+    CHECK(call.get(60s) == 42);
+    auto code = worker.wait(20s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
 }
 
 TEST_CASE("SIGTERM to a worker whose job outlasts --drain-timeout: it leaves after the timeout and "

@@ -111,7 +111,8 @@ public:
         std::deque<outcome> outcomes;
         while (true) {
             _link->monitor().loop_tick(clock_type::now());
-            int fds[] = {_outcomes.fd(), signals ? signals->fd() : -1};
+            // The signals' descriptor stays readable once a signal came: not polled while draining.
+            int fds[] = {_outcomes.fd(), signals && !_draining ? signals->fd() : -1};
             auto ready = _link->wait(io, fds, std::chrono::milliseconds{_draining ? 20 : 100});
             if (_link->readable()) // an empty receive costs libzmq a syscall
                 for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
