@@ -2,26 +2,21 @@
 // killed with -9 mid-batch and never restarted, the backup takes over; the primary comes back
 // passive (no flip-flop); a backup alone never serves; bad combinations of options are refused.
 
-#include "http.hpp"
+#include "cluster.hpp"
 #include "process.hpp"
 
 #include "deferq/client.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -34,26 +29,6 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (the pair's endpoints must be known before
-/// either broker starts: each is given the other's).
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    socklen_t length = sizeof address;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
-
-std::string local(int port) {
-    return "tcp://127.0.0.1:" + std::to_string(port);
-}
 
 int occurrences(const std::string& text, const std::string& what) {
     int count = 0;
@@ -76,67 +51,20 @@ constexpr std::chrono::milliseconds heartbeat{200};
 /// interval × liveness (the default liveness, 3).
 constexpr auto expiry = heartbeat * 3;
 
-/// Two brokers that know each other, their workers, and where they log. Everything it started is
-/// killed when it goes away.
-class broker_pair {
+/// The pair of tests/support/cluster.hpp, as these tests use it: every start at this file's
+/// heartbeat, the brokers' logs and states, and workers started without waiting for them.
+class broker_pair : public deferq::test::standby_pair {
 public:
-    explicit broker_pair(std::string name) {
-        _log_dir = std::string(DEFERQ_BINARY_DIR) + "/test-logs";
-        ::mkdir(_log_dir.c_str(), 0755);
-        static int instances = 0;
-        _log_dir +=
-            "/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++instances);
-        ::mkdir(_log_dir.c_str(), 0755);
-        for (int i : {primary, backup})
-            for (auto* port : {&_clients[i], &_workers[i], &_peers[i]})
-                *port = free_port();
-    }
-    ~broker_pair() {
-        _worker_processes.clear();
-        for (auto& broker : _brokers)
-            broker.reset();
-    }
+    using standby_pair::standby_pair;
 
     /// Starts broker `which` (primary or backup) and waits until it listens. Its interval is
-    /// `heartbeat` (the peer state interval too).
+    /// `heartbeat` (the peer state interval too); `extra`: more options, for this start only.
     process& start(int which, std::vector<std::string> extra = {}) {
-        auto ready = _log_dir + "/ready-" + std::to_string(which) + "-" + std::to_string(++_starts);
-        std::vector<std::string> argv{DEFERQ_BROKER_BIN,
-                                      "--clients",
-                                      local(_clients[which]),
-                                      "--workers",
-                                      local(_workers[which]),
-                                      "--peer-bind",
-                                      local(_peers[which]),
-                                      "--peer",
-                                      local(_peers[1 - which]),
-                                      "--heartbeat-interval",
-                                      std::to_string(heartbeat.count()),
-                                      "--http",
-                                      "127.0.0.1:0",
-                                      "--ready-file",
-                                      ready,
-                                      "--log-level",
-                                      "debug"};
-        if (which == backup) argv.push_back("--backup");
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        auto log = _log_dir + "/" + (which == primary ? "primary" : "backup") + "-" +
-                   std::to_string(_starts) + ".log";
-        _brokers[which] = std::make_unique<process>(argv, log);
-        auto& broker = *_brokers[which];
-        // The old port may linger briefly after a kill: the broker then exits; start it again.
-        if (!eventually([&] { return ::access(ready.c_str(), R_OK) == 0 || broker.exited(); },
-                        20s) ||
-            broker.exited())
-            throw std::runtime_error("broker did not start; log:\n" + broker.log());
-        std::smatch match;
-        auto text = read_file(ready);
-        if (std::regex_search(text, match, std::regex("http=(\\S+)"))) _http[which] = match[1];
-        return broker;
+        extra.insert(extra.begin(), {"--heartbeat-interval", std::to_string(heartbeat.count())});
+        return standby_pair::start(which, std::move(extra));
     }
 
-    process& broker(int which) { return *_brokers[which]; }
-    std::string log(int which) const { return _brokers[which]->log(); }
+    std::string log(int which) { return broker(which).log(); }
 
     /// Waits until broker `which` logged that it went to `state` ("active", "passive").
     bool reaches(int which, const std::string& state, std::chrono::milliseconds timeout = 10s) {
@@ -146,43 +74,28 @@ public:
 
     /// Waits until the broker's /status.json (a snapshot at most 250 ms old) shows `state`.
     bool shows(int which, const std::string& state, std::chrono::milliseconds timeout = 5s) {
-        return eventually([&] { return status(which)["standby"]["state"] == state; }, timeout);
+        return eventually([&] { return this->state(which) == state; }, timeout);
     }
 
     /// The broker's /status.json (its standby role and state, its counters).
     nlohmann::json status(int which) {
-        auto reply = deferq::test::http_get(_http[which], "/status.json");
-        REQUIRE(reply.status == 200);
-        return nlohmann::json::parse(reply.body);
+        auto status = standby_pair::status(which);
+        REQUIRE(status.is_object());
+        return status;
     }
 
-    std::string client_endpoints() const {
-        return local(_clients[primary]) + "," + local(_clients[backup]);
+    /// The client endpoint of broker `which` alone.
+    std::string client_endpoint(int which) const {
+        auto both = client_endpoints();
+        auto comma = both.find(',');
+        return which == primary ? both.substr(0, comma) : both.substr(comma + 1);
     }
-    std::string worker_endpoints() const {
-        return local(_workers[primary]) + "," + local(_workers[backup]);
-    }
-    std::string client_endpoint(int which) const { return local(_clients[which]); }
-    const std::string& log_dir() const { return _log_dir; }
 
+    /// Starts a worker given both brokers' endpoints, without waiting for it.
     process& add_worker(const std::string& name, std::vector<std::string> extra,
-                        std::vector<std::pair<std::string, std::string>> environment) {
-        std::vector<std::string> argv{
-            DEFERQ_WORKER_BIN, "--broker", worker_endpoints(), "--name", name,
-            "--log-level",     "debug"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        _worker_processes.push_back(std::make_unique<process>(
-            argv, _log_dir + "/worker-" + name + ".log", std::move(environment)));
-        return *_worker_processes.back();
+                        deferq::test::environment_list environment) {
+        return spawn_worker(name, std::move(extra), std::move(environment));
     }
-
-private:
-    std::string _log_dir;
-    std::array<int, 2> _clients{}, _workers{}, _peers{};
-    std::array<std::string, 2> _http;
-    std::array<std::unique_ptr<process>, 2> _brokers;
-    std::vector<std::unique_ptr<process>> _worker_processes;
-    int _starts = 0;
 };
 
 /// Lines per key in the workers' execution log (tests/plugins/counted_jobs.cpp).

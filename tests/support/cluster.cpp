@@ -62,6 +62,33 @@ std::string local(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);
 }
 
+/// Starts deferq-worker `name` on `endpoint` (one broker or a list), logging in `log_dir`; `into`
+/// keeps the process.
+process& start_worker(std::vector<std::unique_ptr<process>>& into, const std::string& endpoint,
+                      const std::string& log_dir, const std::string& name,
+                      std::vector<std::string> extra, environment_list environment) {
+    std::vector<std::string> argv{DEFERQ_WORKER_BIN, "--broker", endpoint, "--name", name,
+                                  "--log-level",     "debug"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    into.push_back(std::make_unique<process>(argv, log_dir + "/worker-" + name + ".log",
+                                             std::move(environment)));
+    return *into.back();
+}
+
+/// Starts a worker with `peers.spawn_worker` and waits until `peers.joined_count()` says a broker
+/// logged it joined; throws (with its log) when it exits or does not join within 20 s.
+template <typename Peers>
+process& start_joined_worker(Peers& peers, const std::string& name, std::vector<std::string> extra,
+                             environment_list environment) {
+    auto before = peers.joined_count();
+    auto& worker = peers.spawn_worker(name, std::move(extra), std::move(environment));
+    if (!eventually([&] { return peers.joined_count() > before || worker.exited(); },
+                    std::chrono::seconds{20}) ||
+        worker.exited())
+        throw std::runtime_error("worker " + name + " did not join; log:\n" + worker.log());
+    return worker;
+}
+
 } // namespace
 
 cluster::cluster(std::string name) : _log_dir(make_log_dir(name)) {}
@@ -122,23 +149,13 @@ int cluster::joined_count() const {
 
 process& cluster::spawn_worker(const std::string& name, std::vector<std::string> extra,
                                environment_list environment) {
-    std::vector<std::string> argv{DEFERQ_WORKER_BIN, "--broker", _worker_endpoint, "--name", name,
-                                  "--log-level",     "debug"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    _workers.push_back(std::make_unique<process>(argv, _log_dir + "/worker-" + name + ".log",
-                                                 std::move(environment)));
-    return *_workers.back();
+    return start_worker(_workers, _worker_endpoint, _log_dir, name, std::move(extra),
+                        std::move(environment));
 }
 
 process& cluster::add_worker(const std::string& name, std::vector<std::string> extra,
                              environment_list environment) {
-    auto before = joined_count();
-    auto& worker = spawn_worker(name, std::move(extra), std::move(environment));
-    if (!eventually([&] { return joined_count() > before || worker.exited(); },
-                    std::chrono::seconds{20}) ||
-        worker.exited())
-        throw std::runtime_error("worker " + name + " did not join; log:\n" + worker.log());
-    return worker;
+    return start_joined_worker(*this, name, std::move(extra), std::move(environment));
 }
 
 nlohmann::json cluster::status() {
@@ -238,23 +255,13 @@ std::string standby_pair::state(int which) {
 
 process& standby_pair::spawn_worker(const std::string& name, std::vector<std::string> extra,
                                     environment_list environment) {
-    std::vector<std::string> argv{DEFERQ_WORKER_BIN, "--broker", worker_endpoints(), "--name", name,
-                                  "--log-level",     "debug"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    _worker_processes.push_back(std::make_unique<process>(
-        argv, _log_dir + "/worker-" + name + ".log", std::move(environment)));
-    return *_worker_processes.back();
+    return start_worker(_worker_processes, worker_endpoints(), _log_dir, name, std::move(extra),
+                        std::move(environment));
 }
 
 process& standby_pair::add_worker(const std::string& name, std::vector<std::string> extra,
                                   environment_list environment) {
-    auto before = joined_count();
-    auto& worker = spawn_worker(name, std::move(extra), std::move(environment));
-    if (!eventually([&] { return joined_count() > before || worker.exited(); },
-                    std::chrono::seconds{20}) ||
-        worker.exited())
-        throw std::runtime_error("worker " + name + " did not join; log:\n" + worker.log());
-    return worker;
+    return start_joined_worker(*this, name, std::move(extra), std::move(environment));
 }
 
 int standby_pair::joined_count() const {
