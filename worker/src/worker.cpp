@@ -131,8 +131,7 @@ public:
             // died meanwhile may not have: they go to the next one, §3c), or at the deadline. With
             // no job and no answer left there is nothing to tell a next broker: a reconnect (the
             // broker stopping too) does not keep it.
-            if (_draining && ((_outstanding == 0 && _recent.size() == 0) ||
-                              now >= _drain_deadline))
+            if (_draining && ((_outstanding == 0 && _recent.size() == 0) || now >= _drain_deadline))
                 break;
             keep_alive(now);
         }
