@@ -200,7 +200,7 @@ public:
     }
 
     /// A call made while the client has none in flight goes out from the caller's thread when the
-    /// I/O thread is waiting (docs/architecture.md, "The client's threads"): no hand-over and no
+    /// I/O thread is waiting (docs/architecture.md, "Threads"): no hand-over and no
     /// wake-up of the I/O thread for it. Calls made while others are in flight are handed over, so
     /// that the I/O thread sends them together (one BATCH per turn). False: hand it over.
     bool send_now(const std::shared_ptr<pending_call>& call) {

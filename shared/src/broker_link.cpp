@@ -55,7 +55,7 @@ bool broker_link::readable() {
 
 unsigned broker_link::wait(std::unique_lock<std::mutex>& lock, std::span<const int> fds,
                            std::chrono::milliseconds timeout) {
-    constexpr std::size_t most = 4;
+    constexpr std::size_t most = 4; // the peers pass one or two (a mailbox, the signals)
     pollfd items[most + 1] = {};
     std::size_t count = std::min(fds.size(), most);
     items[0] = {_socket->get(zmq::sockopt::fd), POLLIN, 0};

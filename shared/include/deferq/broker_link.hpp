@@ -64,7 +64,7 @@ public:
     /// then. The socket is waited on through its ZMQ_FD, a plain descriptor that only signals a
     /// change: a message already there ends the wait at once, and whoever else uses the socket must
     /// look at readable() afterwards and wake the I/O thread when it is true. Returns which of
-    /// `fds` are readable, bit i for fds[i].
+    /// `fds` (at most 4; a negative one is skipped) are readable, bit i for fds[i].
     unsigned wait(std::unique_lock<std::mutex>& lock, std::span<const int> fds,
                   std::chrono::milliseconds timeout);
 
