@@ -220,6 +220,23 @@ TEST_CASE("a handler taking msgpack::object gets the argument undecoded", "[bind
           std::vector<std::string>{"a", "b"});
 }
 
+TEST_CASE("a big msgpack::object argument returned as the result is not copied", "[binding]") {
+    std::atomic<bool> cancelled{false};
+    auto frame = codec::encode_args(std::string(codec::min_shared_result, 'x'));
+    JobContext context{7, "echo", 1, std::nullopt, cancelled, nullptr, nullptr, &frame};
+    auto handler = bind_handler("echo", [](msgpack::object value) { return value; });
+    auto handle = codec::unpack_in_place(frame);
+    auto result = std::get<zmq::message_t>(handler(handle.get(), context));
+    CHECK(result.data() == static_cast<const char*>(frame.data()) + 1); // the frame's bytes
+    CHECK(codec::decode_value<std::string>(result) == std::string(codec::min_shared_result, 'x'));
+
+    // Without the frame (outside a worker) it is packed, as before.
+    job_fixture job;
+    auto packed = std::get<zmq::message_t>(handler(handle.get(), job.context));
+    CHECK(packed.data() != result.data());
+    CHECK(packed.to_string() == result.to_string());
+}
+
 TEST_CASE("exceptions thrown by the user's handler propagate unchanged", "[binding]") {
     job_fixture job;
     auto out_of_range = bind_handler("f", [](int) -> int { throw std::out_of_range("boom"); });

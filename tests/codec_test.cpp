@@ -309,6 +309,51 @@ TEST_CASE("unpack_in_place points bin and str into the frame; unpack copies them
     CHECK_FALSE(inside(copied.get().via.array.ptr[1].via.str.ptr));
 }
 
+TEST_CASE("share_encoded answers a big bin or str argument with the frame's own bytes", "[codec]") {
+    auto big = codec::min_shared_result + 3;
+    for (const auto& frame : {codec::encode_args(pattern<std::vector<char>>(big)),
+                              codec::encode_args(pattern<std::string>(big))}) {
+        auto in_place = codec::unpack_in_place(frame);
+        const auto& value = in_place.get().via.array.ptr[0];
+        auto shared = codec::share_encoded(value, frame);
+        REQUIRE(shared);
+        // The array's header (1 byte) comes before the value's encoding: the rest is the value.
+        CHECK(shared->data() == static_cast<const char*>(frame.data()) + 1);
+        CHECK(bytes_of(*shared) == bytes_of(codec::encode_value(value)));
+    }
+    // The new message keeps the bytes alive after the frame is gone.
+    auto frame = codec::encode_args(pattern<std::string>(big));
+    auto in_place = codec::unpack_in_place(frame);
+    auto shared = codec::share_encoded(in_place.get().via.array.ptr[0], frame);
+    REQUIRE(shared);
+    frame = zmq::message_t();
+    CHECK(codec::decode_value<std::string>(*shared) == pattern<std::string>(big));
+}
+
+TEST_CASE("share_encoded leaves small values, small parts and foreign bytes to packing",
+          "[codec]") {
+    auto big = codec::min_shared_result;
+    auto small = codec::encode_args(pattern<std::string>(1000));
+    auto small_handle = codec::unpack_in_place(small);
+    CHECK_FALSE(codec::share_encoded(small_handle.get().via.array.ptr[0], small));
+
+    // A big part of a frame more than twice its size would keep the whole frame alive.
+    auto two = codec::encode_args(pattern<std::string>(big), pattern<std::string>(2 * big));
+    auto two_handle = codec::unpack_in_place(two);
+    CHECK_FALSE(codec::share_encoded(two_handle.get().via.array.ptr[0], two));
+    CHECK(codec::share_encoded(two_handle.get().via.array.ptr[1], two));
+
+    // Copied out of the frame (unpack), or not a bin or str: packed as usual.
+    auto frame = codec::encode_args(pattern<std::vector<char>>(big));
+    auto copied = codec::unpack(frame);
+    CHECK_FALSE(codec::share_encoded(copied.get().via.array.ptr[0], frame));
+    auto in_place = codec::unpack_in_place(frame);
+    CHECK_FALSE(codec::share_encoded(in_place.get(), frame)); // the array itself
+    auto numbers = codec::encode_value(std::vector<double>(big, 1.0));
+    auto numbers_handle = codec::unpack_in_place(numbers);
+    CHECK_FALSE(codec::share_encoded(numbers_handle.get(), numbers));
+}
+
 TEST_CASE("unpack_in_place keeps unpack's limits and errors", "[codec]") {
     // bin32 claiming 4 GiB in 6 bytes; a bin8 cut short; trailing bytes.
     CHECK_THROWS_AS(codec::unpack_in_place(frame_of({0xc6, 0xff, 0xff, 0xff, 0xff, 0x00})),

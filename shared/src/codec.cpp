@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <span>
 
 namespace deferq::codec {
 
@@ -55,6 +56,58 @@ msgpack::object_handle unpack(const void* data, std::size_t size) {
 
 msgpack::object_handle unpack_in_place(const void* data, std::size_t size) {
     return unpack_with(data, size, in_place);
+}
+
+namespace {
+
+/// The length of the header just before `bytes` (with `room` bytes of the frame before them) when
+/// it encodes a `bin` (or `str`) of `size` bytes in one of msgpack's forms, else 0.
+std::size_t header_before(const unsigned char* bytes, std::size_t room, bool bin,
+                          std::size_t size) {
+    struct form {
+        unsigned char code;
+        std::size_t length_bytes;
+    };
+    static constexpr form bins[] = {{0xc4, 1}, {0xc5, 2}, {0xc6, 4}};
+    static constexpr form strs[] = {{0xd9, 1}, {0xda, 2}, {0xdb, 4}};
+    if (!bin && size < 32 && room >= 1 && bytes[-1] == (0xa0 | size)) return 1; // fixstr
+    for (const auto& f : bin ? std::span<const form>(bins) : std::span<const form>(strs)) {
+        auto header = 1 + f.length_bytes;
+        if (room < header || bytes[-static_cast<std::ptrdiff_t>(header)] != f.code) continue;
+        std::size_t length = 0;
+        for (std::size_t i = 0; i < f.length_bytes; ++i)
+            length = length << 8 | bytes[-static_cast<std::ptrdiff_t>(f.length_bytes - i)];
+        if (length == size) return header;
+    }
+    return 0;
+}
+
+} // namespace
+
+std::optional<zmq::message_t> share_encoded(const msgpack::object& value,
+                                            const zmq::message_t& frame) {
+    bool bin = value.type == msgpack::type::BIN;
+    if (!bin && value.type != msgpack::type::STR) return std::nullopt;
+    std::size_t size = bin ? value.via.bin.size : value.via.str.size;
+    if (size < min_shared_result || size < frame.size() / 2) return std::nullopt;
+    auto* start = static_cast<const unsigned char*>(frame.data());
+    auto* bytes =
+        reinterpret_cast<const unsigned char*>(bin ? value.via.bin.ptr : value.via.str.ptr);
+    // Compared as addresses: `bytes` need not point into the frame at all.
+    auto first = reinterpret_cast<std::uintptr_t>(start);
+    auto at = reinterpret_cast<std::uintptr_t>(bytes);
+    if (at < first || at - first > frame.size() || frame.size() - (at - first) < size)
+        return std::nullopt;
+    auto header = header_before(bytes, at - first, bin, size);
+    if (header == 0) return std::nullopt;
+    // The new message holds a reference to the frame's bytes (zmq_msg_copy shares, not copies).
+    auto* owner = new zmq::message_t;
+    owner->copy(const_cast<zmq::message_t&>(frame));
+    // (A small frame's copy is a copy of its bytes: the same offset, in the owner.)
+    auto* shared = static_cast<unsigned char*>(owner->data()) + (at - first) - header;
+    return zmq::message_t(
+        shared, header + size, [](void*, void* hint) { delete static_cast<zmq::message_t*>(hint); },
+        owner);
 }
 
 std::string demangle(const char* mangled) {

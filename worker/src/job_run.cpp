@@ -103,7 +103,7 @@ std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run
         push(std::move(update));
     };
     job->context.emplace(job->id, job->function, job->attempt, job->deadline, job->cancelled,
-                         progress, hooks.calls_for(job));
+                         progress, hooks.calls_for(job), &job->payload);
     auto started = clock_type::now();
     job->started.store(started.time_since_epoch().count(), std::memory_order_relaxed);
     try {

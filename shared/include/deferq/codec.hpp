@@ -96,6 +96,18 @@ inline msgpack::object_handle unpack_in_place(const zmq::message_t& frame) {
     return unpack_in_place(frame.data(), frame.size());
 }
 
+/// Results of at least this many bytes may share the frame they came from (share_encoded).
+inline constexpr std::size_t min_shared_result = 64 * 1024;
+
+/// The encoding of `value` as a message that shares `frame`'s bytes instead of copying them, when
+/// `value` is a `bin` or `str` unpacked in place from `frame` (unpack_in_place), its bytes preceded
+/// there by a header that encodes it, and it is big: at least min_shared_result bytes and at least
+/// half the frame (a small part does not keep a big frame alive). A handler that returns a large
+/// argument, or most of one, as a msgpack::object then answers without a pass over the bytes.
+/// Empty otherwise: the caller packs `value` as usual.
+std::optional<zmq::message_t> share_encoded(const msgpack::object& value,
+                                            const zmq::message_t& frame);
+
 /// A readable name for a C++ type as users see it in signatures ("double", "vector<int64>").
 template <typename T> struct type_name { static std::string get(); };
 

@@ -168,6 +168,12 @@ template <typename F> bound_handler bind_handler(std::string name, F&& callable)
             return bound_result(binding_detail::encode_later(invoke()));
         } else if constexpr (binding_detail::is_task<result>::value) {
             return bound_result(binding_detail::encode_later(invoke().deferred()));
+        } else if constexpr (std::is_same_v<result, msgpack::object>) {
+            auto value = invoke(); // may be (part of) an argument: then its bytes are not copied
+            if (const auto* frame = context.arguments_frame())
+                if (auto shared = codec::share_encoded(value, *frame))
+                    return bound_result(std::move(*shared));
+            return bound_result(codec::encode_value(value));
         } else {
             return bound_result(codec::encode_value(invoke()));
         }

@@ -31,9 +31,11 @@ public:
 
     JobContext(std::uint64_t job_id, std::string_view function, std::uint32_t attempt,
                std::optional<clock_type::time_point> deadline, const std::atomic<bool>& cancelled,
-               progress_sink progress, call_sink calls = nullptr)
+               progress_sink progress, call_sink calls = nullptr,
+               const zmq::message_t* arguments_frame = nullptr)
         : _job_id(job_id), _function(function), _attempt(attempt), _deadline(deadline),
-          _cancelled(cancelled), _progress(std::move(progress)), _calls(std::move(calls)) {}
+          _cancelled(cancelled), _progress(std::move(progress)), _calls(std::move(calls)),
+          _arguments_frame(arguments_frame) {}
 
     /// Calls `function` on the cluster from inside this job, through the worker's own connection
     /// (and its CURVE key). The call is this job's child: it is served from the share of the call
@@ -76,6 +78,10 @@ public:
     std::uint32_t attempt() const { return _attempt; }
     std::uint64_t job_id() const { return _job_id; }
     std::string_view function() const { return _function; }
+    /// The message the job's arguments were unpacked from in place (their `bin`/`str` bytes point
+    /// into it), while the handler runs; null outside a worker. A bound handler that returns a big
+    /// msgpack::object lying in it answers with those bytes, not a copy (codec::share_encoded).
+    const zmq::message_t* arguments_frame() const { return _arguments_frame; }
     /// Reports progress (0.0 to 1.0) to the caller's on_progress. Best effort and rate-limited (at
     /// most one message per 100 ms per job; the last one before the result may be dropped).
     void progress(double fraction, std::string_view note = {}) const {
@@ -90,6 +96,7 @@ private:
     const std::atomic<bool>& _cancelled;
     progress_sink _progress;
     call_sink _calls;
+    const zmq::message_t* _arguments_frame;
 };
 
 } // namespace deferq
