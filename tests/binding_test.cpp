@@ -237,6 +237,55 @@ TEST_CASE("a big msgpack::object argument returned as the result is not copied",
     CHECK(packed.to_string() == result.to_string());
 }
 
+TEST_CASE("std::string_view and std::span<const std::byte> parameters view the argument's bytes",
+          "[binding]") {
+    std::atomic<bool> cancelled{false};
+    auto big = codec::min_shared_result;
+    auto frame = codec::encode_args(std::vector<std::byte>(big, std::byte{7}), std::string("text"));
+    JobContext context{7, "f", 1, std::nullopt, cancelled, nullptr, nullptr, &frame};
+    const char* begin = static_cast<const char*>(frame.data());
+    auto inside = [&](const void* p) {
+        auto* c = static_cast<const char*>(p);
+        return c >= begin && c < begin + frame.size();
+    };
+    auto handle = codec::unpack_in_place(frame);
+    const void* seen_bytes = nullptr;
+    const void* seen_text = nullptr;
+    auto look = bind_handler("look", [&](std::span<const std::byte> bytes, std::string_view text) {
+        seen_bytes = bytes.data();
+        seen_text = text.data();
+        return bytes.size() + text.size();
+    });
+    auto size = std::get<zmq::message_t>(look(handle.get(), context));
+    CHECK(codec::decode_value<std::size_t>(size) == big + 4);
+    CHECK(inside(seen_bytes));
+    CHECK(inside(seen_text));
+
+    // Returned whole, the view goes back as the frame's bytes; a part of one is packed.
+    auto back = bind_handler(
+        "back", [](std::span<const std::byte> bytes, std::string_view) { return bytes; });
+    auto whole = std::get<zmq::message_t>(back(handle.get(), context));
+    CHECK(inside(whole.data()));
+    CHECK(codec::decode_value<std::vector<std::byte>>(whole) ==
+          std::vector<std::byte>(big, std::byte{7}));
+    auto part = bind_handler(
+        "part", [](std::span<const std::byte> bytes, std::string_view) { return bytes.first(10); });
+    auto packed = std::get<zmq::message_t>(part(handle.get(), context));
+    CHECK_FALSE(inside(packed.data()));
+    CHECK(codec::decode_value<std::vector<std::byte>>(packed) ==
+          std::vector<std::byte>(10, std::byte{7}));
+    // A string_view of a bin is text: packed as a str, not the bin's bytes.
+    auto as_text =
+        bind_handler("as_text", [](std::string_view bytes, std::string_view) { return bytes; });
+    auto text = std::get<zmq::message_t>(as_text(handle.get(), context));
+    CHECK_FALSE(inside(text.data()));
+    CHECK(codec::unpack(text).get().type == msgpack::type::STR);
+
+    job_fixture job;
+    CHECK_THAT(bad_arguments_message([&] { run(look, codec::encode_args(1, 2), job.context); }),
+               Catch::Matchers::Contains("look(span<const byte>, string_view): argument 1"));
+}
+
 TEST_CASE("exceptions thrown by the user's handler propagate unchanged", "[binding]") {
     job_fixture job;
     auto out_of_range = bind_handler("f", [](int) -> int { throw std::out_of_range("boom"); });

@@ -3,6 +3,8 @@
 
 #include "cluster.hpp"
 
+#include "deferq/client.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace std::chrono_literals;
@@ -106,4 +108,40 @@ TEST_CASE("DEFERQ_PLUGIN takes a colon-separated list and checks every plugin", 
     CHECK(result.output.find("loaded: multiply, word_count, word_frequencies") !=
           std::string::npos);
     CHECK(result.output.find("plugin /nonexistent/libx.so: no such file") != std::string::npos);
+}
+
+TEST_CASE("handlers take and return views of megabytes of arguments", "[plugin][views]") {
+    // std::span<const std::byte> and std::string_view parameters view the job's arguments where
+    // they came (binding_test checks that no copy is made); a view returned whole goes back as the
+    // argument's own bytes, a part of one is packed.
+    cluster c("byte-views");
+    c.start_broker();
+    c.add_worker("views", {"--plugin", test_plugin("byte_views")});
+    deferq::Client client({.broker = c.client_endpoint()});
+    std::vector<std::byte> bytes(3 << 20);
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        bytes[i] = static_cast<std::byte>((i * 131 + (i >> 12)) & 0xFF);
+        sum += std::to_integer<std::uint64_t>(bytes[i]);
+    }
+    CHECK(client.call<std::uint64_t>("bytes_sum", bytes).get(30s) == sum);
+    CHECK(client.call<std::vector<std::byte>>("bytes_back", bytes).get(30s) == bytes);
+    CHECK(client.call<std::vector<std::byte>>("bytes_tail", bytes, 1000).get(30s) ==
+          std::vector<std::byte>(bytes.end() - 1000, bytes.end()));
+    std::string text(2 << 20, 'q');
+    text[12345] = 'x';
+    CHECK(client.call<std::string>("text_back", text).get(30s) == text);
+    // A str is read as bytes and a bin as text, as the owning types take them.
+    CHECK(client.call<std::uint64_t>("bytes_sum", std::string("abc")).get(30s) == 'a' + 'b' + 'c');
+    CHECK(
+        client
+            .call<std::string>("text_back", std::vector<std::byte>{std::byte{'h'}, std::byte{'i'}})
+            .get(30s) == "hi");
+    try {
+        client.call<std::uint64_t>("bytes_sum", 5).get(30s);
+        FAIL("expected bad_arguments");
+    } catch (const deferq::Failure& failure) {
+        CHECK(failure.code() == deferq::error_code::bad_arguments);
+        CHECK_THAT(failure.message(), Catch::Contains("bytes_sum(span<const byte>)"));
+    }
 }

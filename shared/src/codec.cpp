@@ -86,13 +86,18 @@ std::size_t header_before(const unsigned char* bytes, std::size_t room, bool bin
 
 std::optional<zmq::message_t> share_encoded(const msgpack::object& value,
                                             const zmq::message_t& frame) {
-    bool bin = value.type == msgpack::type::BIN;
-    if (!bin && value.type != msgpack::type::STR) return std::nullopt;
-    std::size_t size = bin ? value.via.bin.size : value.via.str.size;
+    if (value.type == msgpack::type::BIN)
+        return share_encoded(true, value.via.bin.ptr, value.via.bin.size, frame);
+    if (value.type == msgpack::type::STR)
+        return share_encoded(false, value.via.str.ptr, value.via.str.size, frame);
+    return std::nullopt;
+}
+
+std::optional<zmq::message_t> share_encoded(bool bin, const void* data, std::size_t size,
+                                            const zmq::message_t& frame) {
     if (size < min_shared_result || size < frame.size() / 2) return std::nullopt;
     auto* start = static_cast<const unsigned char*>(frame.data());
-    auto* bytes =
-        reinterpret_cast<const unsigned char*>(bin ? value.via.bin.ptr : value.via.str.ptr);
+    auto* bytes = static_cast<const unsigned char*>(data);
     // Compared as addresses: `bytes` need not point into the frame at all.
     auto first = reinterpret_cast<std::uintptr_t>(start);
     auto at = reinterpret_cast<std::uintptr_t>(bytes);

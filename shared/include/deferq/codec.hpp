@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,11 +42,17 @@ template <> inline constexpr bool is_byte_sequence<std::vector<char>> = true;
 template <> inline constexpr bool is_byte_sequence<std::vector<unsigned char>> = true;
 template <> inline constexpr bool is_byte_sequence<std::vector<std::byte>> = true;
 
+/// Handler parameter types that view a `bin` or `str` argument's bytes where they came, in the
+/// job's arguments frame (no copy): valid until the job answers. Never a call's result type.
+template <typename T>
+inline constexpr bool is_byte_view =
+    std::is_same_v<T, std::string_view> || std::is_same_v<T, std::span<const std::byte>>;
+
 /// Bytes of a value's encoding that are known before packing: the length of a byte sequence or of
 /// a `bin`/`str`/`ext` object (plus its header), 0 for anything else. Sizes the encoding buffer so
 /// that a big argument or result is copied once into a buffer of its size, not into one that grows.
 template <typename T> std::size_t known_size(const T& value) {
-    if constexpr (is_byte_sequence<T> || std::is_same_v<T, std::string_view>)
+    if constexpr (is_byte_sequence<T> || is_byte_view<T>)
         return value.size() + 5;
     else if constexpr (std::is_same_v<T, msgpack::object>)
         return value.type == msgpack::type::STR   ? value.via.str.size + 5
@@ -96,6 +103,11 @@ inline msgpack::object_handle unpack_in_place(const zmq::message_t& frame) {
     return unpack_in_place(frame.data(), frame.size());
 }
 
+/// As share_encoded(), for the bytes of a `bin` (`bin` true) or a `str` at `data` (a byte view a
+/// handler returned): they are shared only when the frame has them as that type.
+std::optional<zmq::message_t> share_encoded(bool bin, const void* data, std::size_t size,
+                                            const zmq::message_t& frame);
+
 /// Results of at least this many bytes may share the frame they came from (share_encoded).
 inline constexpr std::size_t min_shared_result = 64 * 1024;
 
@@ -139,6 +151,8 @@ DEFERQ_TYPE_NAME(unsigned long long, "uint64");
 DEFERQ_TYPE_NAME(float, "float");
 DEFERQ_TYPE_NAME(double, "double");
 DEFERQ_TYPE_NAME(std::string, "string");
+DEFERQ_TYPE_NAME(std::string_view, "string_view");
+DEFERQ_TYPE_NAME(std::span<const std::byte>, "span<const byte>");
 DEFERQ_TYPE_NAME(msgpack::object, "any");
 #undef DEFERQ_TYPE_NAME
 template <typename T> struct type_name<std::vector<T>> {
@@ -170,7 +184,17 @@ template <typename T> T convert(const msgpack::object& object) {
     try {
         if constexpr (std::is_same_v<T, msgpack::object>)
             return object;
-        else if constexpr (is_byte_sequence<T>) {
+        else if constexpr (is_byte_view<T>) {
+            // Either kind, as the byte sequences take it (msgpack's span adaptor takes bin only).
+            if (object.type == msgpack::type::BIN)
+                return T(reinterpret_cast<const typename T::value_type*>(object.via.bin.ptr),
+                         object.via.bin.size);
+            if (object.type == msgpack::type::STR)
+                return T(reinterpret_cast<const typename T::value_type*>(object.via.str.ptr),
+                         object.via.str.size);
+            throw decode_failure("expected " + type_name<T>::get() + ", got " +
+                                 msgpack_found(object));
+        } else if constexpr (is_byte_sequence<T>) {
             if (object.type == msgpack::type::BIN || object.type == msgpack::type::STR) {
                 const char* begin =
                     object.type == msgpack::type::BIN ? object.via.bin.ptr : object.via.str.ptr;
@@ -192,6 +216,8 @@ template <typename T> T convert(const msgpack::object& object) {
 /// (unpack_in_place): the bytes are copied once, into the T. T must own what it holds (not
 /// msgpack::object, std::string_view).
 template <typename T> T decode_value(const void* data, std::size_t size) {
+    static_assert(!is_byte_view<T>, "a view would outlive the bytes it views: decode a std::string "
+                                    "or a std::vector<std::byte>");
     auto handle = unpack_in_place(data, size);
     return convert<T>(handle.get());
 }

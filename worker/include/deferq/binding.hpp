@@ -139,9 +139,13 @@ Tuple decode_arguments(const std::string& name, const msgpack::object& arguments
 } // namespace binding_detail
 
 /// Wraps `callable` as a bound_handler. Its parameters must be msgpack-decodable value types
-/// (integers, floating point, bool, strings, vectors, maps, optionals, msgpack::object), optionally
-/// followed by `const JobContext&`. Its result must be msgpack-encodable, or void, or a
-/// Deferred<T> or Task<T> of such a T (the job's result when it fires).
+/// (integers, floating point, bool, strings, vectors, maps, optionals, msgpack::object), or views
+/// of a `bin`/`str` argument (std::string_view, std::span<const std::byte>: no copy; valid until
+/// the job answers, so also in a Deferred or Task it returns), optionally followed by
+/// `const JobContext&`. A result that is a big argument, or a view or msgpack::object of most of
+/// one, is answered with the argument's own bytes (codec::share_encoded). Its result must be
+/// msgpack-encodable, or void, or a Deferred<T> or Task<T> of such a T (the job's result when it
+/// fires).
 template <typename F> bound_handler bind_handler(std::string name, F&& callable) {
     using traits = binding_detail::callable_traits<binding_detail::plain<F>>;
     using all = typename traits::arguments;
@@ -172,6 +176,13 @@ template <typename F> bound_handler bind_handler(std::string name, F&& callable)
             auto value = invoke(); // may be (part of) an argument: then its bytes are not copied
             if (const auto* frame = context.arguments_frame())
                 if (auto shared = codec::share_encoded(value, *frame))
+                    return bound_result(std::move(*shared));
+            return bound_result(codec::encode_value(value));
+        } else if constexpr (codec::is_byte_view<result>) {
+            auto value = invoke(); // as above: a view of an argument goes back as the frame's
+            constexpr bool bin = !std::is_same_v<result, std::string_view>;
+            if (const auto* frame = context.arguments_frame())
+                if (auto shared = codec::share_encoded(bin, value.data(), value.size(), *frame))
                     return bound_result(std::move(*shared));
             return bound_result(codec::encode_value(value));
         } else {
