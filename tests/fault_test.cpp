@@ -54,13 +54,9 @@ int read_requests(zmq::socket_t& router,
     return requests;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// Sanitized processes on a loaded 2-core machine can stall for over a second: a 750 ms expiry would
-// expire live peers (safe, but it breaks the exact counts these tests check).
-const std::vector<std::string> fast_heartbeat{"--heartbeat-interval", "1000", "--liveness", "3"};
-#else
-const std::vector<std::string> fast_heartbeat{"--heartbeat-interval", "250", "--liveness", "3"};
-#endif
+const std::vector<std::string> fast_heartbeat{
+    "--heartbeat-interval", std::to_string(deferq::test::test_heartbeat(250ms).count()),
+    "--liveness", "3"};
 
 /// A batch of calculate(i, 1000) calls that records how often each Deferred fired and with what.
 class batch {

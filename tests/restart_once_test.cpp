@@ -22,15 +22,9 @@ using deferq::test::eventually;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// Sanitized processes on a loaded 2-core machine can stall for over a second. At 250 ms (expiry
-// 750 ms) a worker stalled past its expiry is lost and its jobs run again legitimately, and the
-// adoption window after a restart (one expiry) can close before a slow worker reports its jobs:
-// either breaks "every job ran once" without a bug.
-const std::vector<std::string> fast_heartbeat{"--heartbeat-interval", "1000", "--liveness", "3"};
-#else
-const std::vector<std::string> fast_heartbeat{"--heartbeat-interval", "250", "--liveness", "3"};
-#endif
+const std::vector<std::string> fast_heartbeat{
+    "--heartbeat-interval", std::to_string(deferq::test::test_heartbeat(250ms).count()),
+    "--liveness", "3"};
 
 std::string counted_plugin() {
     return std::string(DEFERQ_TEST_PLUGIN_DIR) + "/libcounted_jobs.so";

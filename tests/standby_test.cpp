@@ -39,15 +39,7 @@ int occurrences(const std::string& text, const std::string& what) {
 
 constexpr int primary = 0, backup = 1;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// Sanitized processes on a loaded 2-core machine can stall for over a second. At 200 ms a stalled
-// active broker is lost (peer expiry 400 ms, peers move after 600 ms): the backup takes over and
-// steps down when the primary speaks again, jobs of a worker stalled past its expiry run again,
-// and the adoption window (one expiry) can close before a slow worker reports its jobs.
-constexpr std::chrono::milliseconds heartbeat{1000};
-#else
-constexpr std::chrono::milliseconds heartbeat{200};
-#endif
+constexpr auto heartbeat = deferq::test::test_heartbeat(std::chrono::milliseconds{200});
 /// interval × liveness (the default liveness, 3).
 constexpr auto expiry = heartbeat * 3;
 

@@ -283,9 +283,7 @@ private:
                        std::chrono::milliseconds wait) {
         int fds[] = {executor->fd()};
         _wakes_at = now + wait;
-        auto ready = _link->wait(io, fds, wait);
-        _wakes_at = clock_type::time_point::min();
-        return ready != 0;
+        return _link->wait(io, fds, wait) != 0;
     }
 
     void shut_down() {
@@ -521,7 +519,8 @@ private:
     /// Held by the I/O thread but while it waits, and by send_now(): the socket, the pending calls
     /// and their deadlines. Other threads only try it: nobody blocks on the I/O thread's turn.
     std::mutex _io_mutex;
-    /// When the I/O thread's wait ends (min() while it runs a turn).
+    /// When the I/O thread's current wait ends: read by send_now(), which holds the lock only while
+    /// the I/O thread waits (min() before its first wait).
     clock_type::time_point _wakes_at = clock_type::time_point::min();
     std::optional<Failure> _refused; ///< the broker refused this connection (wrong endpoint)
     std::unique_ptr<zmq::context_t> _own_context;

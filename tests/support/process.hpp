@@ -11,6 +11,22 @@
 
 namespace deferq::test {
 
+/// True in the ASan+UBSan and TSan builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+/// The heartbeat interval of a test that kills or restarts processes: `fast` in the normal build,
+/// 1 s under the sanitizers. Sanitized processes on a loaded 2-core machine can stall for over a
+/// second: at a few hundred ms a stalled peer is expired and its jobs run again (or a stalled
+/// active broker is replaced, or an adoption window closes before a slow worker reports), which is
+/// right, but breaks the exact counts ("every job ran once") these tests check.
+constexpr std::chrono::milliseconds test_heartbeat(std::chrono::milliseconds fast) {
+    return sanitized ? std::chrono::milliseconds{1000} : fast;
+}
+
 class process {
 public:
     process(std::vector<std::string> argv, std::string log_path,
