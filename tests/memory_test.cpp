@@ -1,5 +1,7 @@
 // deferq::keep_big_buffers() (shared/include/deferq/memory.hpp): big buffers reuse warm pages.
 
+#include "memory_return.hpp"
+
 #include "deferq/memory.hpp"
 
 #include <catch2/catch.hpp>
@@ -68,4 +70,23 @@ TEST_CASE("keep_big_buffers leaves a setting the environment chose", "[memory]")
         CHECK(changed.mmap_threshold);
 #endif
 #endif
+}
+
+TEST_CASE("the broker gives memory back after a burst or when clients leave, at most once a "
+          "second, and a reason within that second is not lost",
+          "[memory]") {
+    using deferq::broker_detail::memory_return;
+    using namespace std::chrono_literals;
+    memory_return memory;
+    auto t = std::chrono::steady_clock::time_point{} + 100s;
+    CHECK_FALSE(memory.tick(0, 3, t)); // three clients, nothing to give back
+    CHECK_FALSE(memory.tick(5000, 3, t += 250ms));
+    CHECK(memory.tick(1000, 3, t += 250ms)); // the burst is over: a quarter of its peak is left
+    // A client leaves 250 ms after that trim: too soon, but kept for the second's end.
+    CHECK_FALSE(memory.tick(1000, 2, t += 250ms));
+    CHECK_FALSE(memory.tick(1000, 2, t += 250ms));
+    CHECK_FALSE(memory.tick(1000, 2, t += 250ms));
+    CHECK(memory.tick(1000, 2, t += 250ms));
+    CHECK_FALSE(memory.tick(1000, 2, t += 5s)); // nothing new
+    CHECK(memory.trims() == 2);
 }

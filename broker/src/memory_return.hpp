@@ -3,7 +3,8 @@
 /// slow reader's replies in ZeroMQ's pipes) made it take, so a broker that once held a million
 /// jobs would stay that large for good; this asks it to return the free part (glibc's malloc_trim)
 /// once the burst is over: when the live jobs fell to a quarter of their peak, or clients left.
-/// At most once a second. Owned by the broker loop.
+/// At most once a second (a reason within that second is kept for its end). Owned by the broker
+/// loop.
 
 #include <chrono>
 #include <cstddef>
@@ -25,6 +26,7 @@ private:
     std::size_t _peak_jobs = 0;
     std::uint64_t _last_clients = 0;
     time_point _last_trim{};
+    bool _due = false; ///< a reason came: trim once the interval since the last trim has passed
     std::uint64_t _trims = 0;
 };
 
