@@ -74,6 +74,23 @@ template <typename T> std::string encoded_bytes(const T& value) {
 template <typename T> Deferred<std::string> encode_later(Deferred<T> later) {
     return later.then([](T value) { return encoded_bytes(value); });
 }
+
+/// A result that may be an argument's bytes (a msgpack::object or a view of one): sent as the
+/// arguments frame's own bytes when it is one whole (codec::share_encoded), else packed.
+template <typename T>
+zmq::message_t encode_maybe_shared(const T& value, const JobContext& context) {
+    if (const auto* frame = context.arguments_frame()) {
+        std::optional<zmq::message_t> shared;
+        if constexpr (std::is_same_v<T, msgpack::object>)
+            shared = codec::share_encoded(value, *frame);
+        else // a string_view is a str, a span of bytes a bin: as packing them would say
+            shared = codec::share_encoded(!std::is_same_v<T, std::string_view>, value.data(),
+                                          value.size(), *frame);
+        if (shared) return std::move(*shared);
+    }
+    return codec::encode_value(value);
+}
+
 template <typename T> struct is_optional : std::false_type {};
 template <typename T> struct is_optional<std::optional<T>> : std::true_type {};
 
@@ -142,10 +159,9 @@ Tuple decode_arguments(const std::string& name, const msgpack::object& arguments
 /// (integers, floating point, bool, strings, vectors, maps, optionals, msgpack::object), or views
 /// of a `bin`/`str` argument (std::string_view, std::span<const std::byte>: no copy; valid until
 /// the job answers, so also in a Deferred or Task it returns), optionally followed by
-/// `const JobContext&`. A result that is a big argument, or a view or msgpack::object of most of
-/// one, is answered with the argument's own bytes (codec::share_encoded). Its result must be
-/// msgpack-encodable, or void, or a Deferred<T> or Task<T> of such a T (the job's result when it
-/// fires).
+/// `const JobContext&`. Its result must be msgpack-encodable, or void, or a Deferred<T> or Task<T>
+/// of such a T (the job's result when it fires). A msgpack::object or view result that is a big
+/// argument whole goes back as the argument's own bytes, not a copy (codec::share_encoded).
 template <typename F> bound_handler bind_handler(std::string name, F&& callable) {
     using traits = binding_detail::callable_traits<binding_detail::plain<F>>;
     using all = typename traits::arguments;
@@ -172,19 +188,9 @@ template <typename F> bound_handler bind_handler(std::string name, F&& callable)
             return bound_result(binding_detail::encode_later(invoke()));
         } else if constexpr (binding_detail::is_task<result>::value) {
             return bound_result(binding_detail::encode_later(invoke().deferred()));
-        } else if constexpr (std::is_same_v<result, msgpack::object>) {
-            auto value = invoke(); // may be (part of) an argument: then its bytes are not copied
-            if (const auto* frame = context.arguments_frame())
-                if (auto shared = codec::share_encoded(value, *frame))
-                    return bound_result(std::move(*shared));
-            return bound_result(codec::encode_value(value));
-        } else if constexpr (codec::is_byte_view<result>) {
-            auto value = invoke(); // as above: a view of an argument goes back as the frame's
-            constexpr bool bin = !std::is_same_v<result, std::string_view>;
-            if (const auto* frame = context.arguments_frame())
-                if (auto shared = codec::share_encoded(bin, value.data(), value.size(), *frame))
-                    return bound_result(std::move(*shared));
-            return bound_result(codec::encode_value(value));
+        } else if constexpr (std::is_same_v<result, msgpack::object> ||
+                             codec::is_byte_view<result>) {
+            return bound_result(binding_detail::encode_maybe_shared(invoke(), context));
         } else {
             return bound_result(codec::encode_value(invoke()));
         }
