@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
-#include <span>
 
 namespace deferq::codec {
 
@@ -61,25 +60,17 @@ msgpack::object_handle unpack_in_place(const void* data, std::size_t size) {
 namespace {
 
 /// The length of the header just before `bytes` (with `room` bytes of the frame before them) when
-/// it encodes a `bin` (or `str`) of `size` bytes in one of msgpack's forms, else 0.
+/// it encodes a `bin` (or `str`) of `size` bytes, else 0. Shared results are over 65,535 bytes, and
+/// msgpack has one form for those: the code and a 32-bit big-endian length.
 std::size_t header_before(const unsigned char* bytes, std::size_t room, bool bin,
                           std::size_t size) {
-    struct form {
-        unsigned char code;
-        std::size_t length_bytes;
-    };
-    static constexpr form bins[] = {{0xc4, 1}, {0xc5, 2}, {0xc6, 4}};
-    static constexpr form strs[] = {{0xd9, 1}, {0xda, 2}, {0xdb, 4}};
-    if (!bin && size < 32 && room >= 1 && bytes[-1] == (0xa0 | size)) return 1; // fixstr
-    for (const auto& f : bin ? std::span<const form>(bins) : std::span<const form>(strs)) {
-        auto header = 1 + f.length_bytes;
-        if (room < header || bytes[-static_cast<std::ptrdiff_t>(header)] != f.code) continue;
-        std::size_t length = 0;
-        for (std::size_t i = 0; i < f.length_bytes; ++i)
-            length = length << 8 | bytes[-static_cast<std::ptrdiff_t>(f.length_bytes - i)];
-        if (length == size) return header;
-    }
-    return 0;
+    static_assert(min_shared_result > 0xffff, "smaller sizes have shorter forms too");
+    constexpr std::size_t header = 5;
+    if (room < header || bytes[-5] != (bin ? 0xc6 : 0xdb)) return 0;
+    std::size_t length = 0;
+    for (int i = 4; i >= 1; --i)
+        length = length << 8 | bytes[-i];
+    return length == size ? header : 0;
 }
 
 } // namespace
@@ -108,7 +99,6 @@ std::optional<zmq::message_t> share_encoded(bool bin, const void* data, std::siz
     // The new message holds a reference to the frame's bytes (zmq_msg_copy shares, not copies).
     auto* owner = new zmq::message_t;
     owner->copy(const_cast<zmq::message_t&>(frame));
-    // (A small frame's copy is a copy of its bytes: the same offset, in the owner.)
     auto* shared = static_cast<unsigned char*>(owner->data()) + (at - first) - header;
     return zmq::message_t(
         shared, header + size, [](void*, void* hint) { delete static_cast<zmq::message_t*>(hint); },

@@ -78,9 +78,10 @@ public:
     std::uint32_t attempt() const { return _attempt; }
     std::uint64_t job_id() const { return _job_id; }
     std::string_view function() const { return _function; }
-    /// The message the job's arguments were unpacked from in place (their `bin`/`str` bytes point
-    /// into it), while the handler runs; null outside a worker. A bound handler that returns a big
-    /// msgpack::object lying in it answers with those bytes, not a copy (codec::share_encoded).
+    /// The message the job's arguments were unpacked from in place (their `bin`/`str` bytes and
+    /// the views bound to them point into it), until the job answers; null outside a worker. A
+    /// bound handler whose msgpack::object or view result is one of them whole answers with those
+    /// bytes, not a copy (codec::share_encoded).
     const zmq::message_t* arguments_frame() const { return _arguments_frame; }
     /// Reports progress (0.0 to 1.0) to the caller's on_progress. Best effort and rate-limited (at
     /// most one message per 100 ms per job; the last one before the result may be dropped).
