@@ -285,6 +285,35 @@ TEST_CASE("a draining worker waits for its job without spinning", "[fault][drain
     CHECK(*code == 0);
 }
 
+TEST_CASE("a draining worker frozen past its expiry keeps its job: the broker's new JOB for it is "
+          "the one it runs, answered once",
+          "[fault][drain]") {
+    // The broker expires the frozen worker and queues its job again; the worker comes back, is
+    // told to register again (DISCONNECT), and between its READY and its DRAIN the broker gives it
+    // that job, the one it still runs. Declining it (draining) used to lose the running one too:
+    // the call waited in the queue of a cluster with no other worker until its timeout.
+    cluster c("drain-frozen");
+    c.start_broker(fast_heartbeat);
+    auto& worker = c.add_worker("w", {"--concurrency", "1", "--calculate-delay", "3000"});
+    deferq::Client client({.broker = c.client_endpoint()});
+    auto call = client.call_with<deferq::Reply<double>>({.timeout = 60s}, "calculate", 20, 22);
+    REQUIRE(eventually([&] { return c.counter("running_jobs") == 1; }, 20s));
+    worker.signal(SIGTERM);
+    REQUIRE(eventually([&] { return worker.log().find("draining") != std::string::npos; }, 10s));
+    worker.signal(SIGSTOP);
+    REQUIRE(eventually([&] { return c.counter("workers_lost") == 1; }, 20s));
+    CHECK(c.counter("requeued") == 1);
+    worker.signal(SIGCONT);
+    auto reply = call.get(30s);
+    CHECK(reply.value == 42);
+    CHECK(reply.attempt == 2);
+    auto code = worker.wait(20s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
+    CHECK(c.counter("replies") == 1);
+    CHECK(c.counter("late_replies") == 0);
+}
+
 TEST_CASE("SIGTERM to a worker whose job outlasts --drain-timeout: it leaves after the timeout and "
           "the job runs once more on another worker",
           "[fault][drain]") {

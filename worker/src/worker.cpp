@@ -131,7 +131,7 @@ public:
             // died meanwhile may not have: they go to the next one, §3c), or at the deadline. With
             // no job and no answer left there is nothing to tell a next broker: a reconnect (the
             // broker stopping too) does not keep it.
-            if (_draining && ((_outstanding == 0 && _recent.size() == 0) || now >= _drain_deadline))
+            if (_draining && ((_jobs.empty() && _recent.size() == 0) || now >= _drain_deadline))
                 break;
             keep_alive(now);
         }
@@ -277,10 +277,8 @@ private:
             send_held(*job);
             ++reported;
         }
-        for (auto id : dropped) {
+        for (auto id : dropped)
             _jobs.erase(id);
-            --_outstanding;
-        }
         auto now = clock_type::now();
         for (auto& answer : _recent.all()) {
             if (!adopts || answer.job->caller.empty()) continue;
@@ -339,6 +337,20 @@ private:
 
     void on_job(const job_request& request, zmq::message_t payload) override {
         broker_read();
+        if (auto known = _jobs.find(request.job_id); known != _jobs.end()) {
+            auto& job = *known->second;
+            if (job.caller.view() == request.caller &&
+                job.correlation_id == request.correlation_id) {
+                // The broker lost this worker, took the job back and gives it again: it still
+                // runs here, and is answered on this connection (§3c), while draining too.
+                job.generation = _generation;
+                return;
+            }
+            // Another call under that id (a new broker instance's): the old job is dropped, the
+            // broker that gave it runs it again.
+            job.cancelled = true;
+            _jobs.erase(known);
+        }
         auto handler = _handlers.find(request.function);
         if (handler == _handlers.end()) {
             send_error(request.job_id, error_code::no_such_function, "",
@@ -358,7 +370,6 @@ private:
         job->handler = &handler->second;
         job->generation = _generation;
         _jobs[job->id] = job;
-        ++_outstanding;
         if (_draining) {
             decline(job);
             return;
@@ -397,7 +408,6 @@ private:
         _link->message().push_back(u64_frame(job->id));
         _link->send();
         _jobs.erase(job->id);
-        --_outstanding;
     }
 
     // ---- from the pool
@@ -409,7 +419,7 @@ private:
     /// so that the answers of a busy worker leave together (one BATCH per turn).
     void answer(outcome result) {
         std::unique_lock io(_io_mutex, std::try_to_lock);
-        if (!io.owns_lock() || _outstanding > 1 || !_outcomes.empty()) {
+        if (!io.owns_lock() || _jobs.size() > 1 || !_outcomes.empty()) {
             if (io.owns_lock()) io.unlock();
             _outcomes.push(std::move(result));
             return;
@@ -435,26 +445,27 @@ private:
             break;
         }
         auto& job = *result.job;
-        if (job.generation != _generation && _report_due &&
-            (result.what == outcome::kind::reply || result.what == outcome::kind::error)) {
-            // Of an earlier connection, and the new broker may adopt it: kept to be told then.
-            auto failed = result.what == outcome::kind::error;
-            _recent.keep({result.job, failed, std::move(result.payload), result.code,
-                          std::move(result.type), std::move(result.message), clock_type::now(),
-                          job.generation});
-            _jobs.erase(job.id);
-            --_outstanding;
-            return;
-        }
-        if (job.generation != _generation) {
-            // The job came on a connection that is gone: the broker has given it to another worker.
-            if (result.what == outcome::kind::reply || result.what == outcome::kind::error) {
+        bool ends = result.what == outcome::kind::reply || result.what == outcome::kind::error;
+        auto held = _jobs.find(job.id);
+        if (held == _jobs.end() || held->second.get() != &job) {
+            // Not this worker's any more: a broker that does not adopt jobs has given it to
+            // another worker, or another call came under its id.
+            if (ends) {
                 auto dropped =
                     counters.late_results_dropped.fetch_add(1, std::memory_order_relaxed) + 1;
                 log().info("worker {}: dropped late result of job {} from a previous connection "
                            "({} so far)",
                            _options.name, job.id, dropped);
             }
+            return;
+        }
+        if (job.generation != _generation) {
+            // Of an earlier connection, and the new broker may adopt it: kept to be told then.
+            if (!ends) return;
+            _recent.keep({result.job, result.what == outcome::kind::error,
+                          std::move(result.payload), result.code, std::move(result.type),
+                          std::move(result.message), clock_type::now(), job.generation});
+            _jobs.erase(held);
             return;
         }
         if (result.what == outcome::kind::wait) { // its slot may take another job (§3b)
@@ -494,8 +505,7 @@ private:
                           std::move(result.type), std::move(result.message), clock_type::now(),
                           _generation});
         }
-        _jobs.erase(job.id);
-        --_outstanding;
+        _jobs.erase(held);
     }
 
     void send_answer(const job_record& job, bool failed, zmq::message_t payload, error_code code,
@@ -608,14 +618,14 @@ private:
         for (auto& job : not_started)
             decline(job);
         log().info("worker {} draining: handed back {} job(s), finishing {}", _options.name,
-                   not_started.size(), _outstanding);
+                   not_started.size(), _jobs.size());
     }
 
     void finish() {
-        if (_outstanding > 0) {
+        if (!_jobs.empty()) {
             log().warn(
                 "worker {}: drain timeout with {} job(s) still running; leaving them to the broker",
-                _options.name, _outstanding);
+                _options.name, _jobs.size());
             for (auto& [id, job] : _jobs)
                 job->cancelled = true;
         }
@@ -633,8 +643,7 @@ private:
     protocol::batch_reader _batch_in;                   ///< the BATCH being handled
     std::vector<std::shared_ptr<job_record>> _incoming; ///< jobs of this turn, for the pool
     std::unordered_map<std::uint64_t, std::shared_ptr<job_record>>
-        _jobs; ///< received, not answered
-    std::size_t _outstanding = 0;
+        _jobs; ///< received, not answered: what the worker holds
     std::uint64_t _generation = 0;
     clock_type::time_point _last_credit{};
     std::uint32_t _current_prefetch = 0;
