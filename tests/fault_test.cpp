@@ -294,7 +294,12 @@ TEST_CASE("a draining worker frozen past its expiry keeps its job: the broker's 
     // the call waited in the queue of a cluster with no other worker until its timeout.
     cluster c("drain-frozen");
     c.start_broker(fast_heartbeat);
-    auto& worker = c.add_worker("w", {"--concurrency", "1", "--calculate-delay", "3000"});
+    // Four expiries long: the job still runs when the worker, continued, registers again (a job
+    // that ended meanwhile is answered on the old connection, counted as a late reply, and again
+    // on the new one).
+    auto delay = deferq::test::test_heartbeat(250ms) * 3 * 4;
+    auto& worker = c.add_worker(
+        "w", {"--concurrency", "1", "--calculate-delay", std::to_string(delay.count())});
     deferq::Client client({.broker = c.client_endpoint()});
     auto call = client.call_with<deferq::Reply<double>>({.timeout = 60s}, "calculate", 20, 22);
     REQUIRE(eventually([&] { return c.counter("running_jobs") == 1; }, 20s));

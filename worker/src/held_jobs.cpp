@@ -18,6 +18,17 @@ void recent_answers::prune(std::uint64_t connection, clock_type::time_point now,
         pop_front();
 }
 
+sent_answer* recent_answers::find(const protocol::job_request& request) {
+    for (auto& answer : _answers)
+        if (same_call(*answer.job, request)) return &answer;
+    return nullptr;
+}
+
+bool same_call(const job_record& job, const protocol::job_request& request) {
+    return job.id == request.job_id && job.caller.view() == request.caller &&
+           job.correlation_id == request.correlation_id;
+}
+
 void recent_answers::pop_front() {
     _bytes -= _answers.front().payload.size();
     _answers.pop_front();

@@ -6,6 +6,7 @@
 #include "job_run.hpp"
 
 #include "deferq/error_code.hpp"
+#include "deferq/protocol.hpp"
 
 #include <zmq.hpp>
 
@@ -43,6 +44,8 @@ public:
     /// connections stay until they are offered to the next broker (and so sent on this one).
     void prune(std::uint64_t connection, clock_type::time_point now,
                std::chrono::milliseconds interval);
+    /// The answer kept for that job of that call, if one is.
+    sent_answer* find(const protocol::job_request& request);
     /// Every answer kept, oldest first (the caller may send them again and update `sent`).
     std::deque<sent_answer>& all() { return _answers; }
     std::size_t size() const { return _answers.size(); }
@@ -60,6 +63,9 @@ private:
     std::size_t _bytes = 0;
     std::deque<sent_answer> _answers;
 };
+
+/// Whether `request` gives the job `job` is (its id, for the same caller's call).
+bool same_call(const job_record& job, const protocol::job_request& request);
 
 /// Appends HELD's body for `job`: job id, function, caller, correlation id, attempt.
 void held_frames(std::vector<zmq::message_t>& out, const job_record& job);

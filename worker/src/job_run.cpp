@@ -138,4 +138,13 @@ std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run
     return result;
 }
 
+std::uint32_t adaptive_prefetch(unsigned slots, double service_ns) {
+    if (service_ns <= 0) return 0;
+    auto covered = static_cast<double>(slots) *
+                   std::chrono::duration<double, std::nano>(assumed_round_trip).count() /
+                   service_ns;
+    return static_cast<std::uint32_t>(
+        std::clamp(covered, 0.0, static_cast<double>(max_adaptive_prefetch)));
+}
+
 } // namespace deferq::worker_detail

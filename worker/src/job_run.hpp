@@ -28,6 +28,14 @@ using clock_type = std::chrono::steady_clock;
 /// Progress messages per job, at most one this often.
 inline constexpr std::chrono::milliseconds progress_interval{100};
 
+/// A round trip to the broker that prefetch should cover (docs/protocol.md §6).
+inline constexpr std::chrono::microseconds assumed_round_trip{2000};
+inline constexpr std::uint32_t max_adaptive_prefetch = 128;
+
+/// Prefetch covering one broker round trip for `slots` slots and jobs of `service_ns` (0: none
+/// measured yet, no prefetch).
+std::uint32_t adaptive_prefetch(unsigned slots, double service_ns);
+
 /// A caller's routing id, kept in the job without an allocation when it is short (deferq's are
 /// 16 bytes).
 class caller_id {

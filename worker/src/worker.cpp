@@ -37,10 +37,8 @@ using worker_detail::job_record;
 using worker_detail::outcome;
 using job_ptr = std::shared_ptr<job_record>;
 
-/// A round trip to the broker that prefetch should cover (docs/protocol.md §6).
-inline constexpr std::chrono::microseconds assumed_round_trip{2000};
-inline constexpr std::uint32_t max_adaptive_prefetch = 128;
 using worker_detail::held_frames;
+using worker_detail::max_adaptive_prefetch;
 using worker_detail::progress_interval;
 
 /// A call a job made, waiting for the broker's answer (docs/protocol.md §3b).
@@ -197,16 +195,11 @@ private:
         }
     }
 
-    /// Prefetch covering one broker round trip (docs/protocol.md §6), from the mean service time,
-    /// or from how long the longest running job has run when that is longer.
+    /// The prefetch from the mean service time, or from how long the longest running job has
+    /// run when that is longer.
     std::uint32_t adaptive_prefetch(double running_ns = 0) const {
-        auto service_ns = std::max(_mean_service_ns, running_ns);
-        if (service_ns <= 0) return 0;
-        auto covered = static_cast<double>(_options.concurrency) *
-                       std::chrono::duration<double, std::nano>(assumed_round_trip).count() /
-                       service_ns;
-        return static_cast<std::uint32_t>(
-            std::clamp(covered, 0.0, static_cast<double>(max_adaptive_prefetch)));
+        return worker_detail::adaptive_prefetch(_options.concurrency,
+                                                std::max(_mean_service_ns, running_ns));
     }
 
     /// How long the longest running job of this connection has run, ns (0: none runs).
@@ -279,16 +272,11 @@ private:
         }
         for (auto id : dropped)
             _jobs.erase(id);
-        auto now = clock_type::now();
         for (auto& answer : _recent.all()) {
-            if (!adopts || answer.job->caller.empty()) continue;
+            // One sent on this connection (its job's answer came first) this broker has.
+            if (!adopts || answer.job->caller.empty() || answer.connection == _generation) continue;
             send_held(*answer.job);
-            zmq::message_t payload;
-            payload.copy(answer.payload);
-            send_answer(*answer.job, answer.failed, std::move(payload), answer.code, answer.type,
-                        answer.message);
-            answer.sent = now;
-            answer.connection = _generation;
+            resend(answer);
             ++answers;
         }
         if (!adopts) _recent.clear();
@@ -337,10 +325,10 @@ private:
 
     void on_job(const job_request& request, zmq::message_t payload) override {
         broker_read();
+        if (request.attempt > 1 && answered_already(request)) return;
         if (auto known = _jobs.find(request.job_id); known != _jobs.end()) {
             auto& job = *known->second;
-            if (job.caller.view() == request.caller &&
-                job.correlation_id == request.correlation_id) {
+            if (worker_detail::same_call(job, request)) {
                 // The broker lost this worker, took the job back and gives it again: it still
                 // runs here, and is answered on this connection (§3c), while draining too.
                 job.generation = _generation;
@@ -375,6 +363,23 @@ private:
             return;
         }
         _incoming.push_back(std::move(job));
+    }
+
+    /// A job given again (the broker lost this worker and took it back) that this worker answered
+    /// lately: the answer goes on this connection (unless it went already), the job does not run.
+    bool answered_already(const job_request& request) {
+        auto* kept = _recent.find(request);
+        if (kept && kept->connection != _generation) resend(*kept);
+        return kept != nullptr;
+    }
+
+    /// A kept answer, sent again on this connection.
+    void resend(worker_detail::sent_answer& kept) {
+        zmq::message_t payload;
+        payload.copy(kept.payload);
+        send_answer(*kept.job, kept.failed, std::move(payload), kept.code, kept.type, kept.message);
+        kept.sent = clock_type::now();
+        kept.connection = _generation;
     }
 
     void send_error(std::uint64_t job_id, error_code code, std::string_view type,
