@@ -1,6 +1,7 @@
 #include "deferq/worker.hpp"
 
 #include "held_jobs.hpp"
+#include "job_calls.hpp"
 #include "job_pool.hpp"
 #include "job_run.hpp"
 #include "worker_message.hpp"
@@ -40,12 +41,6 @@ using job_ptr = std::shared_ptr<job_record>;
 using worker_detail::held_frames;
 using worker_detail::max_adaptive_prefetch;
 using worker_detail::progress_interval;
-
-/// A call a job made, waiting for the broker's answer (docs/protocol.md §3b).
-struct pending_call {
-    std::uint64_t job_id;
-    detail::resolver resolve;
-};
 
 std::string default_worker_name() {
     char host[256] = {};
@@ -158,7 +153,7 @@ private:
         // This connection's first HEARTBEAT is no restart, whichever broker answers.
         _link->monitor().forget_instance();
         ++_generation;
-        fail_calls();
+        _job_calls.fail_all();
         _current_prefetch = _options.prefetch.value_or(adaptive_prefetch());
         auto& ready_message = _link->begin(ready);
         ready_message.push_back(string_frame(_options.name));
@@ -312,11 +307,11 @@ private:
     }
 
     void on_call_reply(std::uint64_t call_id, const detail::raw_reply& reply) override {
-        on_call_answer(call_id, &reply, nullptr);
+        _job_calls.on_answer(call_id, &reply, nullptr);
     }
 
     void on_call_error(std::uint64_t call_id, const Failure& failure) override {
-        on_call_answer(call_id, nullptr, &failure);
+        _job_calls.on_answer(call_id, nullptr, &failure);
     }
 
     void on_cancel(std::uint64_t job_id) override {
@@ -438,14 +433,20 @@ private:
         if (wake) _outcomes.wake();
     }
 
+    /// Whether `job` is this worker's, on this connection.
+    bool holds(const job_record& job) const {
+        auto held = _jobs.find(job.id);
+        return held != _jobs.end() && held->second.get() == &job && job.generation == _generation;
+    }
+
     void on_outcome(outcome& result) {
         switch (result.what) {
         case outcome::kind::wake:
             return;
         case outcome::kind::call:
-            return send_call(result);
+            return _job_calls.send(result, *_link, result.job && holds(*result.job));
         case outcome::kind::cancel_call:
-            return cancel_call(result.call_id);
+            return _job_calls.cancel(result.call_id, *_link);
         default:
             break;
         }
@@ -529,88 +530,6 @@ private:
         _link->send();
     }
 
-    // ---- calls from jobs (docs/protocol.md §3b)
-    // ------------------------------------------------------------------
-
-    /// The JobContext's way to call the cluster for `job`: the call goes to the I/O thread.
-    JobContext::call_sink call_sink(const job_ptr& job) {
-        return [this, weak = std::weak_ptr<job_record>(job)](
-                   const call_options& options, std::string function, zmq::message_t arguments,
-                   detail::resolver resolve) -> std::function<void()> {
-            auto id = _next_call_id.fetch_add(1, std::memory_order_relaxed);
-            outcome call(outcome::kind::call, weak.lock());
-            call.call_id = id;
-            call.message = std::move(function);
-            call.options = options;
-            call.payload = std::move(arguments);
-            call.resolve = std::move(resolve);
-            _outcomes.push(std::move(call));
-            return [this, id] {
-                outcome cancel(outcome::kind::cancel_call);
-                cancel.call_id = id;
-                _outcomes.push(std::move(cancel));
-            };
-        };
-    }
-
-    void send_call(outcome& call) {
-        const auto& job = call.job;
-        if (!job || job->generation != _generation || !_jobs.contains(job->id))
-            return answer(std::move(call.resolve),
-                          Failure(error_code::cancelled, "the job that made this call has ended"));
-        _calls[call.call_id] = {job->id, std::move(call.resolve)};
-        _link->begin(command::call);
-        _link->message().push_back(u64_frame(job->id));
-        _link->message().push_back(u64_frame(call.call_id));
-        _link->message().push_back(string_frame(call.message));
-        _link->message().push_back(options_frame(to_request_options(call.options)));
-        _link->message().push_back(std::move(call.payload));
-        _link->send();
-    }
-
-    void cancel_call(std::uint64_t call_id) {
-        if (_calls.erase(call_id) == 0) return; // answered already
-        _link->begin(command::cancel);
-        _link->message().push_back(u64_frame(call_id));
-        _link->send(); // the Deferred has failed with cancelled already
-    }
-
-    /// The broker's answer to a call (REPLY, or ERROR about it).
-    void on_call_answer(std::uint64_t call_id, const detail::raw_reply* reply,
-                        const Failure* failure) {
-        auto found = _calls.find(call_id);
-        if (found == _calls.end()) return; // cancelled, or of an earlier connection
-        auto resolve = std::move(found->second.resolve);
-        _calls.erase(found);
-        if (failure) return answer(std::move(resolve), *failure);
-        answer(std::move(resolve), *reply);
-    }
-
-    // A call's Deferred fires on a pool thread: its callbacks are the waiting job's continuation,
-    // CPU work the I/O thread must not do.
-    void answer(detail::resolver resolve, Failure failure) {
-        _pool.post([resolve = std::move(resolve), failure = std::move(failure)] {
-            resolve(nullptr, &failure);
-        });
-    }
-    void answer(detail::resolver resolve, const detail::raw_reply& reply) {
-        _pool.post([resolve = std::move(resolve), payload = std::string(reply.payload),
-                    worker = std::string(reply.worker), attempt = reply.attempt] {
-            detail::raw_reply copy{payload, worker, attempt};
-            resolve(&copy, nullptr);
-        });
-    }
-
-    /// A new connection: calls made on the old one end (the broker ended their jobs too).
-    void fail_calls() {
-        for (auto& [id, call] : _calls)
-            answer(std::move(call.resolve),
-                   Failure(error_code::cancelled,
-                           "the worker reconnected: the job that made this call is no longer "
-                           "its own"));
-        _calls.clear();
-    }
-
     // ---- drain
     // ------------------------------------------------------------------------------------
 
@@ -665,10 +584,9 @@ private:
     worker_detail::recent_answers _recent{2 * (std::size_t{max_adaptive_prefetch} + 64),
                                           std::size_t{128} << 20};
 
-    std::unordered_map<std::uint64_t, pending_call> _calls; ///< calls of jobs, by call id
-    std::atomic<std::uint64_t> _next_call_id{1};
+    worker_detail::job_calls _job_calls{_outcomes, _pool};
     worker_detail::run_hooks _hooks{[this](outcome result) { _outcomes.push(std::move(result)); },
-                                    [this](const job_ptr& job) { return call_sink(job); }};
+                                    [this](const job_ptr& job) { return _job_calls.sink(job); }};
     worker_detail::job_pool _pool; ///< last: its threads stop before the rest goes
 };
 
