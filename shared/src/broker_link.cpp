@@ -54,11 +54,11 @@ bool broker_link::readable() {
 }
 
 unsigned broker_link::wait(std::unique_lock<std::mutex>& lock, std::span<const int> fds,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout, bool socket) {
     constexpr std::size_t most = 4; // the peers pass one or two (a mailbox, the signals)
     pollfd items[most + 1] = {};
     std::size_t count = std::min(fds.size(), most);
-    items[0] = {_socket->get(zmq::sockopt::fd), POLLIN, 0};
+    items[0] = {socket ? _socket->get(zmq::sockopt::fd) : -1, POLLIN, 0};
     for (std::size_t i = 0; i < count; ++i)
         items[i + 1] = {fds[i], POLLIN, 0};
     if (readable()) timeout = std::chrono::milliseconds{0};

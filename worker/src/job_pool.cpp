@@ -2,12 +2,27 @@
 
 #include "deferq/log.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
 #include <spdlog/spdlog.h>
 
 namespace deferq::worker_detail {
 
-void job_pool::start(unsigned threads, std::function<void(const job_ptr&)> run) {
+job_pool::job_pool() : _wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (_wake_fd < 0) throw std::runtime_error("eventfd failed");
+}
+
+job_pool::~job_pool() {
+    stop();
+    ::close(_wake_fd);
+}
+
+void job_pool::start(unsigned threads, std::function<void(const job_ptr&)> run, watch_fn watch) {
     _run = std::move(run);
+    _watch = std::move(watch);
     _stopping = false;
     for (unsigned i = 0; i < threads; ++i)
         _threads.emplace_back([this] { thread_main(); });
@@ -19,6 +34,7 @@ void job_pool::stop() {
         _stopping = true;
     }
     _ready.notify_all();
+    wake_watcher();
     for (auto& thread : _threads)
         thread.join();
     _threads.clear();
@@ -27,24 +43,46 @@ void job_pool::stop() {
 void job_pool::add(std::vector<job_ptr>& jobs) {
     if (jobs.empty()) return;
     auto count = jobs.size();
+    bool wake = false;
     {
         std::lock_guard lock(_mutex);
         for (auto& job : jobs)
             _jobs.push_back(std::move(job));
+        _refused = false;
+        wake = wake_watcher_locked();
     }
     jobs.clear();
     if (count == 1)
         _ready.notify_one();
     else
         _ready.notify_all();
+    if (wake) wake_watcher();
 }
 
 void job_pool::post(std::function<void()> task) {
+    bool wake = false;
     {
         std::lock_guard lock(_mutex);
         _tasks.push_back(std::move(task));
+        _refused = false;
+        wake = wake_watcher_locked();
     }
     _ready.notify_one();
+    if (wake) wake_watcher();
+}
+
+void job_pool::nudge() {
+    {
+        std::lock_guard lock(_mutex);
+        _refused = false;
+    }
+    _ready.notify_one();
+    wake_watcher();
+}
+
+void job_pool::wake_watcher() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(_wake_fd, &one, sizeof one);
 }
 
 std::vector<job_pool::job_ptr> job_pool::take_beyond(std::size_t keep) {
@@ -63,8 +101,34 @@ void job_pool::thread_main() {
         std::function<void()> task;
         {
             std::unique_lock lock(_mutex);
-            _ready.wait(lock, [this] { return _stopping || !_tasks.empty() || !_jobs.empty(); });
+            while (!_stopping && _tasks.empty() && _jobs.empty()) {
+                if (!_watch || _watching || _refused) {
+                    ++_idle;
+                    _ready.wait(lock);
+                    --_idle;
+                    continue;
+                }
+                _watching = true;
+                lock.unlock();
+                auto seen = _watch(_wake_fd);
+                lock.lock();
+                _watching = false;
+                std::uint64_t count; // a wake-up meant for this watch is spent
+                [[maybe_unused]] auto got = ::read(_wake_fd, &count, sizeof count);
+                if (seen.how == watched::end::refused) _refused = true;
+                if (seen.jobs.empty()) continue;
+                job = std::move(seen.jobs.front());
+                for (std::size_t i = 1; i < seen.jobs.size(); ++i)
+                    _jobs.push_back(std::move(seen.jobs[i]));
+                _ready.notify_all(); // an idle thread watches now, others take the queued jobs
+                break;
+            }
             if (_stopping) return;
+            if (job) {
+                lock.unlock();
+                _run(job);
+                continue;
+            }
             if (!_tasks.empty()) {
                 task = std::move(_tasks.front());
                 _tasks.pop_front();

@@ -18,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,9 +90,12 @@ public:
         if (_handlers.empty()) throw std::logic_error("Worker::run: no functions defined");
         std::optional<termination_signals> signals;
         if (_options.handle_signals) signals.emplace();
-        _pool.start(_options.concurrency, [this](const job_ptr& job) {
-            if (auto result = worker_detail::execute(job, _hooks)) answer(std::move(*result));
-        });
+        _pool.start(
+            _options.concurrency,
+            [this](const job_ptr& job) {
+                if (auto result = worker_detail::execute(job, _hooks)) answer(std::move(*result));
+            },
+            [this](int wake_fd) { return watch(wake_fd); });
         // Held for the whole turn; let go only while waiting, so that answer() can send then.
         std::unique_lock io(_io_mutex);
         try {
@@ -106,7 +110,8 @@ public:
             _link->monitor().loop_tick(clock_type::now());
             // The signals' descriptor stays readable once a signal came: not polled while draining.
             int fds[] = {_outcomes.fd(), signals && !_draining ? signals->fd() : -1};
-            auto ready = _link->wait(io, fds, std::chrono::milliseconds{_draining ? 20 : 100});
+            auto ready =
+                _link->wait(io, fds, std::chrono::milliseconds{_draining ? 20 : 100}, !_watching);
             if (_link->readable()) // an empty receive costs libzmq a syscall
                 for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
                     on_broker_message();
@@ -128,7 +133,7 @@ public:
                 break;
             keep_alive(now);
         }
-        finish();
+        finish(io);
         if (_refusal) throw std::runtime_error(*_refusal);
     }
 
@@ -164,6 +169,7 @@ private:
         _link->send();
         _last_credit = clock_type::now();
         if (_draining) _link->send_command(command::drain);
+        _pool.nudge(); // an idle pool thread may watch the new socket
     }
 
     void bump_reconnects() { counters.reconnects.fetch_add(1, std::memory_order_relaxed); }
@@ -410,6 +416,41 @@ private:
         _jobs.erase(job->id);
     }
 
+    // ---- the pool's watcher
+    // ----------------------------------------------------------------------------
+
+    /// An idle pool thread watches the socket in the I/O thread's place (leader/follower): a job
+    /// it reads runs on it at once, with no hand-off (docs/architecture.md, "Threads"). The watch
+    /// ends when jobs came (the first runs on this thread, the pool queues the others), when the
+    /// pool wakes it (`wake_fd`: work, or a change), or at once while the worker drains or stops.
+    worker_detail::job_pool::watched watch(int wake_fd) {
+        using watched = worker_detail::job_pool::watched;
+        std::unique_lock io(_io_mutex);
+        while (true) {
+            _watching = false;
+            if (!_link || !_link->has_socket() || _draining || _stop_requested || _finished)
+                return {watched::end::refused, {}};
+            if (_link->readable()) {
+                for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
+                    on_broker_message();
+                _link->flush();                        // what handling them sent
+                if (_stop_requested) _outcomes.wake(); // refused: the I/O thread ends the run
+                if (!_incoming.empty()) return {watched::end::jobs, std::exchange(_incoming, {})};
+                continue;
+            }
+            pollfd items[] = {{_link->socket().get(zmq::sockopt::fd), POLLIN, 0},
+                              {wake_fd, POLLIN, 0}};
+            _watching = true; // the I/O thread waits without the socket meanwhile
+            io.unlock();
+            ::poll(items, 2, 1000);
+            io.lock();
+            if (items[1].revents & POLLIN) {
+                _watching = false;
+                return {watched::end::woken, {}};
+            }
+        }
+    }
+
     // ---- from the pool
     // ----------------------------------------------------------------------------
 
@@ -419,7 +460,7 @@ private:
     /// so that the answers of a busy worker leave together (one BATCH per turn).
     void answer(outcome result) {
         std::unique_lock io(_io_mutex, std::try_to_lock);
-        if (!io.owns_lock() || _jobs.size() > 1 || !_outcomes.empty()) {
+        if (!io.owns_lock() || _finished || _jobs.size() > 1 || !_outcomes.empty()) {
             if (io.owns_lock()) io.unlock();
             _outcomes.push(std::move(result));
             return;
@@ -535,6 +576,7 @@ private:
 
     void begin_drain() {
         _draining = true;
+        _pool.nudge(); // a watching pool thread stops watching
         _drain_deadline = clock_type::now() + _options.drain_timeout;
         _link->send_command(command::drain);
         auto not_started = _pool.take_beyond(0);
@@ -545,7 +587,7 @@ private:
                    not_started.size(), _jobs.size());
     }
 
-    void finish() {
+    void finish(std::unique_lock<std::mutex>& io) {
         if (!_jobs.empty()) {
             log().warn(
                 "worker {}: drain timeout with {} job(s) still running; leaving them to the broker",
@@ -554,7 +596,10 @@ private:
                 job->cancelled = true;
         }
         _link->send_command(command::disconnect);
+        _finished = true; // nothing more is sent but the DISCONNECT
+        io.unlock();      // a watching pool thread may be waiting for the lock
         _pool.stop();
+        io.lock();
         _link->close(std::chrono::seconds{1}); // let DISCONNECT reach the broker
         log().info("worker {} stopped", _options.name);
     }
@@ -575,6 +620,8 @@ private:
     std::atomic<bool> _stop_requested{false};
     std::optional<std::string> _refusal; ///< why the broker refused this worker, if it did
     bool _draining = false;
+    bool _watching = false; ///< a pool thread watches the socket (watch())
+    bool _finished = false; ///< finish() sent DISCONNECT: nothing more goes out
     clock_type::time_point _drain_deadline{};
     mailbox<outcome> _outcomes;
     /// Held by the I/O thread but while it waits, and by answer(): everything above and below.

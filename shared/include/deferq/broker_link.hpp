@@ -43,6 +43,8 @@ public:
     /// How many endpoints the list has (1: a single broker).
     std::size_t endpoint_count() const { return _endpoints.size(); }
     zmq::socket_t& socket() { return *_socket; }
+    /// A socket was made (connect() succeeded once) and close() did not end it.
+    bool has_socket() const { return _socket != nullptr; }
 
     /// Starts the message send() sends: [empty] [protocol] [cmd]; the caller appends the body.
     std::vector<zmq::message_t>& begin(protocol::command cmd);
@@ -64,9 +66,11 @@ public:
     /// then. The socket is waited on through its ZMQ_FD, a plain descriptor that only signals a
     /// change: a message already there ends the wait at once, and whoever else uses the socket must
     /// look at readable() afterwards and wake the I/O thread when it is true. Returns which of
-    /// `fds` (at most 4; a negative one is skipped) are readable, bit i for fds[i].
+    /// `fds` (at most 4; a negative one is skipped) are readable, bit i for fds[i]. With
+    /// `socket` false the socket is not waited on (another thread watches it; a message already
+    /// there still ends the wait at once).
     unsigned wait(std::unique_lock<std::mutex>& lock, std::span<const int> fds,
-                  std::chrono::milliseconds timeout);
+                  std::chrono::milliseconds timeout, bool socket = true);
 
     broker_monitor& monitor() { return _monitor; }
     const broker_monitor& monitor() const { return _monitor; }
