@@ -4,6 +4,8 @@
 
 #include "job_pool.hpp"
 
+#include "support/process.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <poll.h>
@@ -18,6 +20,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using deferq::test::eventually;
 using deferq::worker_detail::job_pool;
 using deferq::worker_detail::job_record;
 using watched = job_pool::watched;
@@ -28,15 +31,6 @@ job_pool::job_ptr make_job(std::uint64_t id) {
     auto job = std::make_shared<job_record>();
     job->id = id;
     return job;
-}
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 5s) {
-    auto until = std::chrono::steady_clock::now() + within;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
 }
 
 /// A socket stand-in: deliver() makes it readable with jobs behind it; watch() is the pool's
@@ -141,10 +135,10 @@ TEST_CASE("a job the watcher reads runs on the watching thread, and one thread w
           "[job_pool]") {
     watched_pool p(3);
     auto& [socket, done, pool] = p;
-    REQUIRE(eventually([&] { return socket.watching == 1; }));
+    REQUIRE(eventually([&] { return socket.watching == 1; }, 5s));
     for (std::uint64_t id = 2; id < 12; ++id) {
         socket.deliver({make_job(id)});
-        REQUIRE(eventually([&] { return done.count() == id - 1; }));
+        REQUIRE(eventually([&] { return done.count() == id - 1; }, 5s));
     }
     done.release();
     pool.stop();
@@ -161,12 +155,12 @@ TEST_CASE("jobs queued while the only idle thread watches wake it: none waits fo
     // queued must reach the watcher, which otherwise waits for a socket that stays quiet.
     watched_pool p(2);
     auto& [socket, done, pool] = p;
-    REQUIRE(eventually([&] { return socket.watching == 1; }));
+    REQUIRE(eventually([&] { return socket.watching == 1; }, 5s));
     std::vector<job_pool::job_ptr> jobs{make_job(1), make_job(2), make_job(3)};
     pool.add(jobs); // job 1 blocks one thread; 2 and 3 must run on the other
-    CHECK(eventually([&] { return done.count() == 2; }));
+    CHECK(eventually([&] { return done.count() == 2; }, 5s));
     done.release();
-    CHECK(eventually([&] { return done.count() == 3; }));
+    CHECK(eventually([&] { return done.count() == 3; }, 5s));
     pool.stop();
 }
 
@@ -174,13 +168,13 @@ TEST_CASE("a refused watch is not tried again until the pool is nudged or given 
           "[job_pool]") {
     watched_pool p(2, true);
     auto& [socket, done, pool] = p;
-    REQUIRE(eventually([&] { return socket.calls >= 1; }));
+    REQUIRE(eventually([&] { return socket.calls >= 1; }, 5s));
     std::this_thread::sleep_for(200ms);
     auto refused = socket.calls.load();
     CHECK(refused <= 2); // each thread at most once: no spinning
     socket.refuse = false;
     pool.nudge();
-    CHECK(eventually([&] { return socket.watching == 1; }));
+    CHECK(eventually([&] { return socket.watching == 1; }, 5s));
     pool.stop(); // wakes the watcher: stop() returns
     CHECK(socket.watching == 0);
     CHECK(done.count() == 0);

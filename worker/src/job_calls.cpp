@@ -31,7 +31,7 @@ void job_calls::send(outcome& call, broker_link& link, bool job_holds) {
     if (!job || !job_holds)
         return fire(std::move(call.resolve),
                     Failure(error_code::cancelled, "the job that made this call has ended"));
-    _calls[call.call_id] = {job->id, std::move(call.resolve)};
+    _calls[call.call_id] = std::move(call.resolve);
     link.begin(command::call);
     link.message().push_back(u64_frame(job->id));
     link.message().push_back(u64_frame(call.call_id));
@@ -52,15 +52,15 @@ void job_calls::on_answer(std::uint64_t call_id, const detail::raw_reply* reply,
                           const Failure* failure) {
     auto found = _calls.find(call_id);
     if (found == _calls.end()) return; // cancelled, or of an earlier connection
-    auto resolve = std::move(found->second.resolve);
+    auto resolve = std::move(found->second);
     _calls.erase(found);
     if (failure) return fire(std::move(resolve), *failure);
     fire(std::move(resolve), *reply);
 }
 
 void job_calls::fail_all() {
-    for (auto& [id, call] : _calls)
-        fire(std::move(call.resolve),
+    for (auto& [id, resolve] : _calls)
+        fire(std::move(resolve),
              Failure(error_code::cancelled,
                      "the worker reconnected: the job that made this call is no longer its own"));
     _calls.clear();

@@ -34,17 +34,12 @@ public:
     void fail_all();
 
 private:
-    struct pending_call {
-        std::uint64_t job_id;
-        detail::resolver resolve;
-    };
-
     void fire(detail::resolver resolve, Failure failure);
     void fire(detail::resolver resolve, const detail::raw_reply& reply);
 
     mailbox<outcome>& _outcomes;
     job_pool& _pool;
-    std::unordered_map<std::uint64_t, pending_call> _calls; ///< by call id
+    std::unordered_map<std::uint64_t, detail::resolver> _calls; ///< waiting, by call id
     std::atomic<std::uint64_t> _next_call_id{1};
 };
 

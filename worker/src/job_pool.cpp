@@ -113,8 +113,12 @@ void job_pool::thread_main() {
                 auto seen = _watch(_wake_fd);
                 lock.lock();
                 _watching = false;
-                std::uint64_t count; // a wake-up meant for this watch is spent
-                [[maybe_unused]] auto got = ::read(_wake_fd, &count, sizeof count);
+                // A woken watch spends its wake-up. One that came as another watch ended stays
+                // and wakes the next watch once, which then spends it: no read per job.
+                if (seen.how == watched::end::woken) {
+                    std::uint64_t count;
+                    [[maybe_unused]] auto got = ::read(_wake_fd, &count, sizeof count);
+                }
                 if (seen.how == watched::end::refused) _refused = true;
                 if (seen.jobs.empty()) continue;
                 job = std::move(seen.jobs.front());
