@@ -147,7 +147,8 @@ TEST_CASE("random pushes, pops and removals keep every job exactly once", "[job_
         auto choice = random() % 10;
         if (choice < 5 || queued.empty()) {
             auto tenant = std::string(1, static_cast<char>('a' + random() % 5));
-            queued.push_back(&q.push(tenant, static_cast<std::uint8_t>(random() % 3),
+            // More priorities than the queue keeps empty levels for: levels close and reopen.
+            queued.push_back(&q.push(tenant, static_cast<std::uint8_t>(random() % 7),
                                      random() % 4 ? queue_end::back : queue_end::front));
             ++pushed;
         } else if (choice < 8) {
@@ -199,4 +200,25 @@ TEST_CASE("a paused tenant at the head of a higher priority lets lower ones go",
     CHECK(q.drain() == std::vector<std::uint64_t>{3});
     q.tenants["a"].paused = false;
     CHECK(q.drain() == std::vector<std::uint64_t>{1});
+}
+
+TEST_CASE("lines and levels that closed serve in order when they open again", "[job_queue]") {
+    // Every round empties the queue, so each round's lines are the last round's spare nodes,
+    // moved between priorities (more of them than the queue keeps empty levels for).
+    queue_fixture q;
+    for (int round = 0; round < 40; ++round) {
+        auto high = static_cast<std::uint8_t>(7 + round % 9);
+        auto low = static_cast<std::uint8_t>(round % 7);
+        auto first = q.push("c", low).id;
+        auto a1 = q.push("a", high).id;
+        auto a2 = q.push("a", high).id;
+        auto b1 = q.push("b", high).id;
+        auto gone = q.push("d", high).id;
+        q.queue.remove(q.jobs.back());
+        auto d2 = q.push("d", high).id;
+        CAPTURE(round, gone);
+        CHECK(q.drain() == std::vector<std::uint64_t>{a1, b1, d2, a2, first});
+        CHECK(q.queue.lines() == 0);
+        CHECK(q.queue.empty());
+    }
 }

@@ -4,6 +4,14 @@
 
 namespace deferq::broker_detail {
 
+namespace {
+
+/// Empty priority levels kept while no more levels than this exist, and spare lines kept.
+constexpr std::size_t kept_levels = 4;
+constexpr std::size_t kept_spares = 8;
+
+} // namespace
+
 job_queue::level& job_queue::level_of(std::uint8_t priority) {
     auto it = _levels.begin();
     while (it != _levels.end() && it->priority > priority)
@@ -28,9 +36,16 @@ void job_queue::push(job& j, queue_end end) {
         // A tenant new to this priority joins the round behind the other newcomers, ahead of the
         // tenants served already; one whose job was taken back (front) was being served: first.
         auto where = end == queue_end::back ? at.first_served : at.turns.begin();
-        found =
-            at.by_tenant.emplace(j.tenant, at.turns.insert(where, line{j.tenant, nullptr, nullptr}))
-                .first;
+        auto which = new_line(at, where, j.tenant);
+        if (_spare_entries.empty()) {
+            found = at.by_tenant.emplace(j.tenant, which).first;
+        } else {
+            auto entry = std::move(_spare_entries.back());
+            _spare_entries.pop_back();
+            entry.key() = j.tenant;
+            entry.mapped() = which;
+            found = at.by_tenant.insert(std::move(entry)).position;
+        }
     }
     auto& into = *found->second;
     j.link = {};
@@ -93,11 +108,30 @@ void job_queue::unlink(job& j, level& at, round::iterator which) {
     j.link = {};
     --_size;
     if (from.head) return;
-    at.by_tenant.erase(from.tenant);
-    if (at.first_served == which) ++at.first_served;
-    at.turns.erase(which);
-    if (at.turns.empty())
+    drop_line(at, which);
+    // An empty level stays for the next job of its priority, unless jobs of many priorities
+    // came: then the empty ones go.
+    if (at.turns.empty() && _levels.size() > kept_levels)
         _levels.remove_if([](const level& candidate) { return candidate.turns.empty(); });
+}
+
+job_queue::round::iterator job_queue::new_line(level& at, round::iterator where,
+                                               tenant_record* tenant) {
+    if (_spare_lines.empty()) return at.turns.insert(where, line{tenant, nullptr, nullptr});
+    auto which = _spare_lines.begin();
+    at.turns.splice(where, _spare_lines, which);
+    *which = line{tenant, nullptr, nullptr};
+    return which;
+}
+
+void job_queue::drop_line(level& at, round::iterator which) {
+    auto entry = at.by_tenant.extract(which->tenant);
+    if (_spare_entries.size() < kept_spares) _spare_entries.push_back(std::move(entry));
+    if (at.first_served == which) ++at.first_served;
+    if (_spare_lines.size() < kept_spares)
+        _spare_lines.splice(_spare_lines.begin(), at.turns, which);
+    else
+        at.turns.erase(which);
 }
 
 void job_queue::for_each_line_front(const std::function<void(job&)>& visit) const {

@@ -12,7 +12,9 @@
 ///
 /// Jobs are linked into their line intrusively (job::link): push, take and remove are O(1), a
 /// cancelled job leaves at once, and a queued job costs no memory here beyond its record. A line
-/// is allocated when a tenant queues its first job at a priority and freed when it empties.
+/// opens when a tenant queues its first job at a priority and closes when it empties; a few closed
+/// lines and empty levels are kept for reuse, so that a queue a worker empties at every call does
+/// not allocate at every call.
 /// Owned by the broker loop.
 
 #include <cstddef>
@@ -85,8 +87,19 @@ private:
     /// Unlinks `j` from its line; drops the line (and the level) when it empties.
     void unlink(job& j, level& at, round::iterator which);
 
+    using tenant_lines = std::unordered_map<const tenant_record*, round::iterator>;
+
+    /// A line for `tenant` inserted before `where`, reusing a spare node when there is one.
+    round::iterator new_line(level& at, round::iterator where, tenant_record* tenant);
+    /// Keeps the emptied line `which` (and its entry in by_tenant) as spares, a few at most.
+    void drop_line(level& at, round::iterator which);
+
     std::list<level> _levels; ///< few, by priority, highest first (nodes never move)
     std::size_t _size = 0;
+    // A queue that a worker empties as fast as it fills opens and closes a line at every call:
+    // their nodes are kept for the next one instead of going back to the allocator each time.
+    round _spare_lines;
+    std::vector<tenant_lines::node_type> _spare_entries;
 };
 
 } // namespace deferq::broker_detail
