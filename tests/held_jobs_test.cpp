@@ -24,6 +24,13 @@ sent_answer answer(std::uint64_t id, std::size_t bytes, clock_type::time_point s
     return out;
 }
 
+/// The job ids of the answers kept, oldest first.
+std::vector<std::uint64_t> ids(recent_answers& recent) {
+    std::vector<std::uint64_t> out;
+    recent.for_each([&](sent_answer& kept) { out.push_back(kept.job->id); });
+    return out;
+}
+
 } // namespace
 
 TEST_CASE("recent answers are kept until the broker was heard an interval after them",
@@ -36,7 +43,7 @@ TEST_CASE("recent answers are kept until the broker was heard an interval after 
     CHECK(recent.size() == 2);
     recent.prune(1, t0 + 1001ms, 1000ms);
     REQUIRE(recent.size() == 1);
-    CHECK(recent.all().front().job->id == 2);
+    CHECK(ids(recent) == std::vector<std::uint64_t>{2});
     recent.prune(1, t0 + 2000ms, 1000ms);
     CHECK(recent.size() == 0);
     CHECK(recent.bytes() == 0);
@@ -52,10 +59,10 @@ TEST_CASE("answers sent on an earlier connection stay until they were offered on
     recent.keep(answer(2, 10, t0, 1));
     recent.prune(2, t0 + 10s, 1000ms);
     CHECK(recent.size() == 2);
-    for (auto& offered : recent.all()) { // offered again, on connection 2
+    recent.for_each([&](sent_answer& offered) { // offered again, on connection 2
         offered.connection = 2;
         offered.sent = t0 + 10s;
-    }
+    });
     recent.prune(2, t0 + 10500ms, 1000ms);
     CHECK(recent.size() == 2);
     recent.prune(2, t0 + 11001ms, 1000ms);
@@ -69,7 +76,7 @@ TEST_CASE("recent answers are bounded in number and in bytes, the newest always 
     for (std::uint64_t id = 1; id <= 5; ++id)
         by_count.keep(answer(id, 1, t0));
     REQUIRE(by_count.size() == 3);
-    CHECK(by_count.all().front().job->id == 3);
+    CHECK(ids(by_count) == std::vector<std::uint64_t>{3, 4, 5});
 
     recent_answers by_bytes(100, 1000);
     by_bytes.keep(answer(1, 600, t0));
@@ -80,5 +87,35 @@ TEST_CASE("recent answers are bounded in number and in bytes, the newest always 
     CHECK(by_bytes.bytes() == 600);
     by_bytes.keep(answer(4, 5000, t0)); // alone over the bound: kept, the others go
     REQUIRE(by_bytes.size() == 1);
-    CHECK(by_bytes.all().front().job->id == 4);
+    CHECK(ids(by_bytes) == std::vector<std::uint64_t>{4});
+}
+
+TEST_CASE("recent answers keep their order across the ring's turns and growth, and let go of "
+          "what they drop",
+          "[held_jobs]") {
+    auto t0 = clock_type::now();
+    recent_answers recent(40, 1 << 20);
+    std::vector<std::weak_ptr<deferq::worker_detail::job_record>> jobs;
+    std::uint64_t oldest = 1;
+    for (std::uint64_t id = 1; id <= 300; ++id) {
+        auto kept = answer(id, 8, t0 + std::chrono::milliseconds(id));
+        jobs.push_back(kept.job);
+        recent.keep(std::move(kept));
+        if (id % 7 == 0) { // heard: what went more than 20 ms before goes
+            recent.prune(1, t0 + std::chrono::milliseconds(id), 20ms);
+            if (id > 20) oldest = std::max(oldest, id - 20);
+        }
+        oldest = std::max(oldest, id >= 40 ? id - 39 : 1);
+        std::vector<std::uint64_t> expected;
+        for (auto each = oldest; each <= id; ++each)
+            expected.push_back(each);
+        REQUIRE(ids(recent) == expected);
+        CHECK(recent.bytes() == 8 * expected.size());
+    }
+    for (std::uint64_t id = 1; id < oldest; ++id)
+        CHECK(jobs[id - 1].expired()); // dropped answers hold no job record
+    recent.clear();
+    CHECK(recent.size() == 0);
+    CHECK(recent.bytes() == 0);
+    CHECK(jobs.back().expired());
 }

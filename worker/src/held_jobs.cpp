@@ -2,25 +2,33 @@
 
 #include "deferq/protocol.hpp"
 
+#include <algorithm>
+
 namespace deferq::worker_detail {
 
 void recent_answers::keep(sent_answer answer) {
+    if (_count == _ring.size()) {
+        std::vector<sent_answer> grown(std::max<std::size_t>(16, 2 * _ring.size()));
+        for (std::size_t i = 0; i < _count; ++i)
+            grown[i] = std::move(at(i));
+        _ring = std::move(grown);
+        _head = 0;
+    }
     _bytes += answer.payload.size();
-    _answers.push_back(std::move(answer));
-    while (_answers.size() > 1 && (_answers.size() > _capacity || _bytes > _max_bytes))
+    at(_count++) = std::move(answer);
+    while (_count > 1 && (_count > _capacity || _bytes > _max_bytes))
         pop_front();
 }
 
 void recent_answers::prune(std::uint64_t connection, clock_type::time_point now,
                            std::chrono::milliseconds interval) {
-    while (!_answers.empty() && _answers.front().connection == connection &&
-           _answers.front().sent + interval < now)
+    while (_count > 0 && at(0).connection == connection && at(0).sent + interval < now)
         pop_front();
 }
 
 sent_answer* recent_answers::find(const protocol::job_request& request) {
-    for (auto& answer : _answers)
-        if (same_call(*answer.job, request)) return &answer;
+    for (std::size_t i = 0; i < _count; ++i)
+        if (same_call(*at(i).job, request)) return &at(i);
     return nullptr;
 }
 
@@ -30,8 +38,11 @@ bool same_call(const job_record& job, const protocol::job_request& request) {
 }
 
 void recent_answers::pop_front() {
-    _bytes -= _answers.front().payload.size();
-    _answers.pop_front();
+    auto& oldest = at(0);
+    _bytes -= oldest.payload.size();
+    oldest = sent_answer{}; // its job record and result go now
+    _head = (_head + 1) % _ring.size();
+    --_count;
 }
 
 void held_frames(std::vector<zmq::message_t>& out, const job_record& job) {

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,22 +45,31 @@ public:
                std::chrono::milliseconds interval);
     /// The answer kept for that job of that call, if one is.
     sent_answer* find(const protocol::job_request& request);
-    /// Every answer kept, oldest first (the caller may send them again and update `sent`).
-    std::deque<sent_answer>& all() { return _answers; }
-    std::size_t size() const { return _answers.size(); }
+    /// Calls `visit(sent_answer&)` with every answer kept, oldest first (it may send them again
+    /// and update `sent`).
+    template <typename Visit> void for_each(Visit&& visit) {
+        for (std::size_t i = 0; i < _count; ++i)
+            visit(at(i));
+    }
+    std::size_t size() const { return _count; }
     std::size_t bytes() const { return _bytes; }
     void clear() {
-        _answers.clear();
-        _bytes = 0;
+        while (_count > 0)
+            pop_front();
     }
 
 private:
+    sent_answer& at(std::size_t i) { return _ring[(_head + i) % _ring.size()]; }
     void pop_front();
 
     std::size_t _capacity;
     std::size_t _max_bytes;
     std::size_t _bytes = 0;
-    std::deque<sent_answer> _answers;
+    // A ring, grown (doubled) when full and never shrunk: keeping an answer per job allocates
+    // nothing once it has grown (a deque took a block every two answers and freed one as often).
+    std::vector<sent_answer> _ring;
+    std::size_t _head = 0;
+    std::size_t _count = 0;
 };
 
 /// Whether `request` gives the job `job` is (its id, for the same caller's call).

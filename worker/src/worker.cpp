@@ -273,13 +273,13 @@ private:
         }
         for (auto id : dropped)
             _jobs.erase(id);
-        for (auto& answer : _recent.all()) {
+        _recent.for_each([&](worker_detail::sent_answer& answer) {
             // One sent on this connection (its job's answer came first) this broker has.
-            if (!adopts || answer.job->caller.empty() || answer.connection == _generation) continue;
+            if (!adopts || answer.job->caller.empty() || answer.connection == _generation) return;
             send_held(*answer.job);
             resend(answer);
             ++answers;
-        }
+        });
         if (!adopts) _recent.clear();
         if (reported + answers + dropped.size() > 0)
             log().info("worker {}: told the broker of {} job(s) it holds and {} answer(s) it may "
