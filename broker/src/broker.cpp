@@ -10,7 +10,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace deferq {
@@ -26,6 +29,22 @@ constexpr int max_zap_requests_per_turn = 64;
 constexpr int socket_linger_ms = 200;
 /// The tick (heartbeats, expiry) runs this many times per heartbeat interval.
 constexpr int ticks_per_interval = 4;
+
+/// A ZeroMQ socket's descriptor (ZMQ_FD): readable when something came for the socket; -1 for
+/// none (poll() passes over it).
+int descriptor(void* socket) {
+    int fd = -1;
+    std::size_t size = sizeof fd;
+    return socket && zmq_getsockopt(socket, ZMQ_FD, &fd, &size) == 0 ? fd : -1;
+}
+
+/// A message waits on the socket (ZMQ_EVENTS, which takes in what came for it).
+bool has_message(void* socket) {
+    std::uint32_t events = 0;
+    std::size_t size = sizeof events;
+    return socket && zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) == 0 &&
+           (events & ZMQ_POLLIN) != 0;
+}
 /// Messages ZeroMQ queues for one client before the broker holds them itself (and counts their
 /// bytes against the budgets): a client that reads keeps this queue near empty.
 constexpr int client_send_hwm = 64;
@@ -132,12 +151,6 @@ void broker_shell::run(std::stop_token stop) {
 }
 
 void broker_shell::run_once(std::chrono::milliseconds max_wait) {
-    zmq::pollitem_t items[] = {{_clients_socket.handle(), 0, ZMQ_POLLIN, 0},
-                               {_workers_socket.handle(), 0, ZMQ_POLLIN, 0},
-                               {_client_connections.handle(), 0, ZMQ_POLLIN, 0},
-                               {_worker_connections.handle(), 0, ZMQ_POLLIN, 0},
-                               {_zap ? _zap->handle() : nullptr, -1, ZMQ_POLLIN, 0},
-                               {_peer_link ? _peer_link->handle() : nullptr, -1, ZMQ_POLLIN, 0}};
     auto now = clock_type::now();
     auto wait = max_wait;
     if (serving()) { // a standby broker has no tick, deadline or held message to wake up for
@@ -154,21 +167,44 @@ void broker_shell::run_once(std::chrono::milliseconds max_wait) {
         wait = std::clamp(
             std::chrono::duration_cast<std::chrono::milliseconds>(_peer_link->next_due() - now),
             std::chrono::milliseconds{0}, wait);
-    // An item with no socket and fd -1 is never readable; the peer link's comes last.
-    protocol::poll(items, _peer_link ? 6 : _zap ? 5 : 4, wait);
+    // The loop waits on the sockets' descriptors (ZMQ_FD) with one poll(): zmq_poll() asks every
+    // socket for its events before and after the wait, two syscalls each for an idle socket, at
+    // every turn. A ZMQ_FD only signals a change, so a socket this loop also sends on (the two
+    // endpoints, ZAP) or reads in bounded batches (the partner's states) may hold a message whose
+    // signal is gone: those are asked (ZMQ_EVENTS) first, and then the loop does not wait. The
+    // monitors' sockets are only read, until empty each time: their descriptors are enough (and
+    // they are read at every tick as well, for when the loop had no turn to wait).
+    void* asked[] = {_clients_socket.handle(), _workers_socket.handle(),
+                     _zap ? _zap->handle() : nullptr, _peer_link ? _peer_link->handle() : nullptr};
+    bool ready[std::size(asked)] = {};
+    bool waiting = false;
+    for (std::size_t i = 0; i < std::size(asked); ++i)
+        waiting |= ready[i] = has_message(asked[i]);
+    pollfd fds[] = {{descriptor(asked[0]), POLLIN, 0},
+                    {descriptor(asked[1]), POLLIN, 0},
+                    {descriptor(asked[2]), POLLIN, 0},
+                    {descriptor(asked[3]), POLLIN, 0},
+                    {descriptor(_client_connections.handle()), POLLIN, 0},
+                    {descriptor(_worker_connections.handle()), POLLIN, 0}};
+    if (!waiting && ::poll(fds, std::size(fds), static_cast<int>(wait.count())) > 0)
+        for (std::size_t i = 0; i < std::size(asked); ++i)
+            ready[i] |= (fds[i].revents & POLLIN) != 0; // a change: perhaps a message
     now = clock_type::now();
     _out.set_now(now);
-    if (_standby) standby_turn(items[5].revents & ZMQ_POLLIN, now);
-    // Only sockets poll found readable: a receive that finds nothing costs libzmq a syscall.
-    if (_zap && (items[4].revents & ZMQ_POLLIN)) _zap->serve(max_zap_requests_per_turn);
-    if (items[2].revents & ZMQ_POLLIN) _client_connections.drain(now, _options.heartbeat_interval);
-    if (items[3].revents & ZMQ_POLLIN) _worker_connections.drain(now, _options.heartbeat_interval);
-    if (items[0].revents & ZMQ_POLLIN)
+    bool tick_due = now >= _next_tick;
+    if (_standby) standby_turn(ready[3], now);
+    if (ready[2]) _zap->serve(max_zap_requests_per_turn);
+    if ((fds[4].revents & POLLIN) || tick_due)
+        _client_connections.drain(now, _options.heartbeat_interval);
+    if ((fds[5].revents & POLLIN) || tick_due)
+        _worker_connections.drain(now, _options.heartbeat_interval);
+    // A receive that finds nothing costs libzmq a syscall: only sockets found ready are read.
+    if (ready[0])
         for (int i = 0;
              i < max_messages_per_turn && protocol::receive_frames(_clients_socket, _frames); ++i)
             if (serving() || standby_admits(side::client, now))
                 guarded(&broker_shell::on_client_message, now);
-    if (items[1].revents & ZMQ_POLLIN)
+    if (ready[1])
         for (int i = 0;
              i < max_messages_per_turn && protocol::receive_frames(_workers_socket, _frames); ++i)
             if (serving() || standby_admits(side::worker, now))
