@@ -322,3 +322,32 @@ TEST_CASE("a call's deadline goes when the call ends, on the client", "[cluster]
     CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 0; }, 5s));
     cancelled.add_errback([](const deferq::Failure&) {}); // handled: cancelled on purpose
 }
+
+TEST_CASE("a bytes result comes back in the reply's own frame, big or small, and only bytes do",
+          "[cluster][bytes]") {
+    cluster c("bytes");
+    c.start_broker();
+    c.add_worker("w1", {"--concurrency", "2"});
+    deferq::Client client({.broker = c.client_endpoint()});
+
+    std::vector<char> big(3 << 20);
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>(i * 7 + i / 4096);
+    auto echoed = client.call<deferq::Bytes>("echo", big).get(30s);
+    CHECK(echoed.shares_message()); // over 2 KiB: its own frame all the way
+    REQUIRE(echoed.size() == big.size());
+    CHECK(echoed.view() == std::string_view(big.data(), big.size()));
+    // Passed on as an argument, it packs as the bin it came as.
+    auto again = client.call<deferq::Reply<deferq::Bytes>>("echo", echoed).get(30s);
+    CHECK(again.value == echoed);
+    CHECK(again.worker == "w1");
+
+    CHECK(client.call<deferq::Bytes>("echo", std::string("small")).get(10s).view() == "small");
+    try {
+        client.call<deferq::Bytes>("add", 1, 2).get(10s);
+        FAIL("expected a failure");
+    } catch (const deferq::Failure& failure) {
+        CHECK(failure.code() == deferq::error_code::bad_result);
+        CHECK_THAT(failure.message(), Catch::Contains("expected bytes, got integer 3"));
+    }
+}

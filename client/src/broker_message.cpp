@@ -1,6 +1,7 @@
 #include "broker_message.hpp"
 
 #include <string>
+#include <type_traits>
 
 namespace deferq::detail {
 
@@ -14,6 +15,8 @@ template <typename Frames> void read_reply(Frames frames, broker_message_sink& s
     if (auto* error = std::get_if<decode_error>(&reply)) return sink.on_bad_message(error->reason);
     const auto& message = std::get<broker_reply>(reply);
     raw_reply raw{message.payload, message.worker, message.attempt};
+    if constexpr (std::is_same_v<Frames, std::span<const zmq::message_t>>)
+        raw.frame = &frames[message.payload_index];
     sink.on_reply(message.correlation_id, raw);
 }
 

@@ -64,6 +64,9 @@ struct raw_reply {
     std::string_view payload; ///< msgpack bytes, valid during the resolver call
     std::string_view worker;
     std::uint32_t attempt;
+    /// The frame that is `payload`, when the reply came as a message of its own (null when it came
+    /// in a BATCH): a result may keep its bytes there (deferq::Bytes).
+    const zmq::message_t* frame = nullptr;
 };
 using resolver = std::function<void(const raw_reply*, const Failure*)>;
 using progress_sink = std::function<void(double, std::string_view)>;
@@ -71,6 +74,18 @@ using progress_sink = std::function<void(double, std::string_view)>;
 template <typename R> struct result_decoder {
     static R decode(const raw_reply& reply) {
         return codec::decode_value<R>(reply.payload.data(), reply.payload.size());
+    }
+};
+/// A `bin` or `str` result stays in the reply's frame when it came in one of its own.
+template <> struct result_decoder<Bytes> {
+    static Bytes decode(const raw_reply& reply) {
+        auto handle = codec::unpack_in_place(reply.payload.data(), reply.payload.size());
+        const auto& object = handle.get();
+        if (object.type != msgpack::type::BIN && object.type != msgpack::type::STR)
+            throw codec::decode_failure("expected bytes, got " + codec::msgpack_found(object));
+        auto bytes = codec::convert<std::string_view>(object);
+        if (reply.frame) return Bytes(*reply.frame, bytes.data(), bytes.size());
+        return Bytes(bytes);
     }
 };
 template <> struct result_decoder<msgpack_value> {

@@ -2,6 +2,8 @@
 /// msgpack helpers: arguments are a msgpack array, results a single msgpack value (docs/protocol.md
 /// §1). Encoding hands the packed buffer to ZeroMQ without a copy.
 
+#include "deferq/bytes.hpp"
+
 #include <msgpack.hpp>
 #include <zmq.hpp>
 
@@ -52,7 +54,7 @@ inline constexpr bool is_byte_view =
 /// a `bin`/`str`/`ext` object (plus its header), 0 for anything else. Sizes the encoding buffer so
 /// that a big argument or result is copied once into a buffer of its size, not into one that grows.
 template <typename T> std::size_t known_size(const T& value) {
-    if constexpr (is_byte_sequence<T> || is_byte_view<T>)
+    if constexpr (is_byte_sequence<T> || is_byte_view<T> || std::is_same_v<T, Bytes>)
         return value.size() + 5;
     else if constexpr (std::is_same_v<T, msgpack::object>)
         return value.type == msgpack::type::STR   ? value.via.str.size + 5
@@ -154,6 +156,7 @@ DEFERQ_TYPE_NAME(std::string, "string");
 DEFERQ_TYPE_NAME(std::string_view, "string_view");
 DEFERQ_TYPE_NAME(std::span<const std::byte>, "span<const byte>");
 DEFERQ_TYPE_NAME(msgpack::object, "any");
+DEFERQ_TYPE_NAME(Bytes, "bytes");
 #undef DEFERQ_TYPE_NAME
 template <typename T> struct type_name<std::vector<T>> {
     static std::string get() { return "vector<" + type_name<T>::get() + ">"; }
@@ -184,6 +187,8 @@ template <typename T> T convert(const msgpack::object& object) {
     try {
         if constexpr (std::is_same_v<T, msgpack::object>)
             return object;
+        else if constexpr (std::is_same_v<T, Bytes>)
+            return Bytes(convert<std::string_view>(object)); // a copy: no message to share here
         else if constexpr (is_byte_view<T>) {
             // Either kind, as the byte sequences take it (msgpack's span adaptor takes bin only).
             if (object.type == msgpack::type::BIN)
