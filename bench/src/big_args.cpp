@@ -87,7 +87,10 @@ load_result anchor_echo(zmq::socket_t& dealer, const std::vector<char>& payload,
     return result;
 }
 
-/// `calls` echo calls of `size` bytes through deferq, one at a time, from this thread.
+/// `calls` echo calls of `size` bytes through deferq, one at a time, from this thread, each
+/// result taken as an R: a std::vector<char> (copied out of the reply) or deferq::Bytes (left in
+/// the reply's frame).
+template <typename R>
 load_result deferq_echo(Client& client, const std::vector<char>& payload, unsigned calls,
                         clock_type::time_point until) {
     load_result result;
@@ -99,10 +102,11 @@ load_result deferq_echo(Client& client, const std::vector<char>& payload, unsign
             break;
         }
         try {
-            auto echoed = client.call<std::vector<char>>("echo", payload).get(until - start);
+            auto echoed = client.call<R>("echo", payload).get(until - start);
             auto at = clock_type::now();
             result.last_answer = at;
-            if (!right_bytes(echoed.data(), echoed.size(), payload.size())) {
+            if (!right_bytes(reinterpret_cast<const char*>(echoed.data()), echoed.size(),
+                             payload.size())) {
                 ++result.failures;
                 continue;
             }
@@ -139,6 +143,14 @@ std::vector<row> big_args(const bench_setup& setup) {
                         {}});
         rows.push_back({workload,
                         "deferq: call<vector<char>>(\"echo\", bytes).get(), 2 workers",
+                        row_kind::big_args,
+                        false,
+                        goal{"MB/s ≥ 0.8× echo anchor", &figures::ratio_proxy, 0.8, false},
+                        "broker",
+                        "workers",
+                        {}});
+        rows.push_back({workload,
+                        "deferq: call<deferq::Bytes>(\"echo\", bytes).get(), 2 workers",
                         row_kind::big_args,
                         false,
                         goal{"MB/s ≥ 0.8× echo anchor", &figures::ratio_proxy, 0.8, false},
@@ -182,7 +194,7 @@ std::vector<row> big_args(const bench_setup& setup) {
                                       source.begin() + static_cast<std::ptrdiff_t>(size));
             // One call of each first: connections, buffers and the heaps' first growth.
             anchor_echo(dealer, source, size, 1, into, next_id, until());
-            deferq_echo(client, payload, 1, until());
+            deferq_echo<std::vector<char>>(client, payload, 1, until());
             for (unsigned repeat = 1; repeat <= setup.repeats; ++repeat) {
                 auto of = " " + std::to_string(mib) + " MiB (run " + std::to_string(repeat) + "/" +
                           std::to_string(setup.repeats) + ")";
@@ -192,14 +204,23 @@ std::vector<row> big_args(const bench_setup& setup) {
                     });
                 });
                 auto ours = measure("W6 deferq" + of, [&] {
-                    return with_cpu(deferq_parts,
-                                    [&] { return deferq_echo(client, payload, calls, until()); });
+                    return with_cpu(deferq_parts, [&] {
+                        return deferq_echo<std::vector<char>>(client, payload, calls, until());
+                    });
+                });
+                auto shared = measure("W6 deferq Bytes" + of, [&] {
+                    return with_cpu(deferq_parts, [&] {
+                        return deferq_echo<Bytes>(client, payload, calls, until());
+                    });
                 });
                 ours_anchor.megabytes_per_second = megabytes_per_second(size, ours_anchor);
-                ours.megabytes_per_second = megabytes_per_second(size, ours);
-                ours.ratio_proxy = ours.megabytes_per_second / ours_anchor.megabytes_per_second;
-                rows[2 * s].runs.push_back(ours_anchor);
-                rows[2 * s + 1].runs.push_back(ours);
+                rows[3 * s].runs.push_back(ours_anchor);
+                for (auto [measured, at] : {std::pair{&ours, 1}, std::pair{&shared, 2}}) {
+                    measured->megabytes_per_second = megabytes_per_second(size, *measured);
+                    measured->ratio_proxy =
+                        measured->megabytes_per_second / ours_anchor.megabytes_per_second;
+                    rows[3 * s + static_cast<std::size_t>(at)].runs.push_back(*measured);
+                }
             }
         }
     } catch (const std::exception& e) {

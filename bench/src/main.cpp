@@ -285,7 +285,8 @@ int serve(const std::string& mode, const std::string& ready_file, const std::str
 }
 
 /// Issue 18's ratios, one line each: deferq from the caller's thread against the plain proxy (W1,
-/// W2) and deferq's echo against the echo anchor (W6), medians of the per-repeat ratios.
+/// W2) and deferq's echo against the echo anchor (W6, both result types), medians of the
+/// per-repeat ratios.
 void print_headline_ratios(std::ostream& out, const std::vector<row>& rows) {
     bool first = true;
     for (const auto& r : rows) {
@@ -296,7 +297,9 @@ void print_headline_ratios(std::ostream& out, const std::vector<row>& rows) {
             std::snprintf(text, sizeof text, "%.2f× the plain proxy (%s)", m.ratio_plain,
                           r.kind == row_kind::latency ? "p50" : "calls/s");
         else if (r.kind == row_kind::big_args && !r.is_anchor && !std::isnan(m.ratio_proxy))
-            std::snprintf(text, sizeof text, "%.2f× the echo anchor (MB/s)", m.ratio_proxy);
+            std::snprintf(
+                text, sizeof text, "%.2f× the echo anchor (MB/s, result as %s)", m.ratio_proxy,
+                r.system.find("Bytes") != std::string::npos ? "deferq::Bytes" : "vector<char>");
         else
             continue;
         if (first) out << "\nissue 18 ratios (deferq ÷ anchor, same run):\n";
