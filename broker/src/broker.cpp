@@ -29,22 +29,6 @@ constexpr int max_zap_requests_per_turn = 64;
 constexpr int socket_linger_ms = 200;
 /// The tick (heartbeats, expiry) runs this many times per heartbeat interval.
 constexpr int ticks_per_interval = 4;
-
-/// A ZeroMQ socket's descriptor (ZMQ_FD): readable when something came for the socket; -1 for
-/// none (poll() passes over it).
-int descriptor(void* socket) {
-    int fd = -1;
-    std::size_t size = sizeof fd;
-    return socket && zmq_getsockopt(socket, ZMQ_FD, &fd, &size) == 0 ? fd : -1;
-}
-
-/// A message waits on the socket (ZMQ_EVENTS, which takes in what came for it).
-bool has_message(void* socket) {
-    std::uint32_t events = 0;
-    std::size_t size = sizeof events;
-    return socket && zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) == 0 &&
-           (events & ZMQ_POLLIN) != 0;
-}
 /// Messages ZeroMQ queues for one client before the broker holds them itself (and counts their
 /// bytes against the budgets): a client that reads keeps this queue near empty.
 constexpr int client_send_hwm = 64;
@@ -62,6 +46,22 @@ bool is_loopback(const std::string& endpoint) {
 heartbeat_message announcement(const broker_options& options, std::uint64_t instance) {
     return {instance, static_cast<std::uint32_t>(options.heartbeat_interval.count()),
             options.liveness, static_cast<std::uint64_t>(options.max_message_size)};
+}
+
+/// A ZeroMQ socket's descriptor (ZMQ_FD): readable when something came for the socket; -1 for
+/// none (poll() passes over it).
+int descriptor(void* socket) {
+    int fd = -1;
+    std::size_t size = sizeof fd;
+    return socket && zmq_getsockopt(socket, ZMQ_FD, &fd, &size) == 0 ? fd : -1;
+}
+
+/// A message waits on the socket (ZMQ_EVENTS, which takes in what came for it).
+bool has_message(void* socket) {
+    std::uint32_t events = 0;
+    std::size_t size = sizeof events;
+    return socket && zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) == 0 &&
+           (events & ZMQ_POLLIN) != 0;
 }
 
 } // namespace

@@ -126,7 +126,8 @@ job_queue::round::iterator job_queue::new_line(level& at, round::iterator where,
 
 void job_queue::drop_line(level& at, round::iterator which) {
     auto entry = at.by_tenant.extract(which->tenant);
-    if (_spare_entries.size() < kept_spares) _spare_entries.push_back(std::move(entry));
+    if (!entry.empty() && _spare_entries.size() < kept_spares)
+        _spare_entries.push_back(std::move(entry));
     if (at.first_served == which) ++at.first_served;
     if (_spare_lines.size() < kept_spares)
         _spare_lines.splice(_spare_lines.begin(), at.turns, which);
