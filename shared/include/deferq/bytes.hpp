@@ -1,9 +1,9 @@
 #pragma once
 /// deferq::Bytes: a `bin` (or `str`) result as read-only bytes that stay in the message they came
 /// in. `client.call<deferq::Bytes>("echo", data)` hands back the reply's own frame: no copy out and
-/// no fresh buffer to fault in, which for results of megabytes is most of the client's work.
+/// no fresh buffer to fault in, which for results of megabytes is most of the client's work. Bytes
+/// pack as a `bin` and read from a `bin` or `str` (codec.hpp).
 
-#include <msgpack.hpp>
 #include <zmq.hpp>
 
 #include <cstddef>
@@ -43,33 +43,3 @@ private:
 };
 
 } // namespace deferq
-
-namespace msgpack {
-MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
-    namespace adaptor {
-    /// Bytes inside another value (a vector of them, a tuple) are read from a `bin` or `str` by
-    /// copying them; a result that is one Bytes keeps its frame instead (deferq::detail).
-    template <> struct convert<deferq::Bytes> {
-        const msgpack::object& operator()(const msgpack::object& in, deferq::Bytes& out) const {
-            if (in.type == msgpack::type::BIN)
-                out = deferq::Bytes(std::string_view(in.via.bin.ptr, in.via.bin.size));
-            else if (in.type == msgpack::type::STR)
-                out = deferq::Bytes(std::string_view(in.via.str.ptr, in.via.str.size));
-            else
-                throw msgpack::type_error();
-            return in;
-        }
-    };
-    /// Bytes pack as one `bin` (an argument or a result).
-    template <> struct pack<deferq::Bytes> {
-        template <typename Stream>
-        packer<Stream>& operator()(packer<Stream>& out, const deferq::Bytes& bytes) const {
-            out.pack_bin(static_cast<std::uint32_t>(bytes.size()));
-            out.pack_bin_body(reinterpret_cast<const char*>(bytes.data()),
-                              static_cast<std::uint32_t>(bytes.size()));
-            return out;
-        }
-    };
-    } // namespace adaptor
-} // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
-} // namespace msgpack

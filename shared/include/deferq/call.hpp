@@ -80,12 +80,10 @@ template <typename R> struct result_decoder {
 template <> struct result_decoder<Bytes> {
     static Bytes decode(const raw_reply& reply) {
         auto handle = codec::unpack_in_place(reply.payload.data(), reply.payload.size());
-        const auto& object = handle.get();
-        if (object.type != msgpack::type::BIN && object.type != msgpack::type::STR)
-            throw codec::decode_failure("expected bytes, got " + codec::msgpack_found(object));
-        auto bytes = codec::convert<std::string_view>(object);
-        if (reply.frame) return Bytes(*reply.frame, bytes.data(), bytes.size());
-        return Bytes(bytes);
+        auto bytes = codec::bin_or_str(handle.get());
+        // Without a frame of its own, a copy; not bytes, convert's decode_failure says what came.
+        if (!reply.frame || !bytes) return codec::convert<Bytes>(handle.get());
+        return Bytes(*reply.frame, bytes->data(), bytes->size());
     }
 };
 template <> struct result_decoder<msgpack_value> {

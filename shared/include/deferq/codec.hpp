@@ -180,6 +180,15 @@ template <typename A, typename B> struct type_name<std::pair<A, B>> {
     }
 };
 
+/// The bytes of a `bin` or `str` object, where they lie; none for any other kind.
+inline std::optional<std::string_view> bin_or_str(const msgpack::object& object) {
+    if (object.type == msgpack::type::BIN)
+        return std::string_view(object.via.bin.ptr, object.via.bin.size);
+    if (object.type == msgpack::type::STR)
+        return std::string_view(object.via.str.ptr, object.via.str.size);
+    return std::nullopt;
+}
+
 /// Converts a msgpack object to T; throws decode_failure naming both the expected and the found
 /// kind. A byte sequence (is_byte_sequence) takes a `bin` or a `str` in one copy, with nothing
 /// zero-filled first.
@@ -187,27 +196,19 @@ template <typename T> T convert(const msgpack::object& object) {
     try {
         if constexpr (std::is_same_v<T, msgpack::object>)
             return object;
-        else if constexpr (std::is_same_v<T, Bytes>)
-            return Bytes(convert<std::string_view>(object)); // a copy: no message to share here
-        else if constexpr (is_byte_view<T>) {
+        else if constexpr (std::is_same_v<T, Bytes>) {
+            if (auto bytes = bin_or_str(object)) return Bytes(*bytes); // a copy: no frame here
+            throw decode_failure("not bytes"); // the catch below says what was expected and found
+        } else if constexpr (is_byte_view<T>) {
             // Either kind, as the byte sequences take it (msgpack's span adaptor takes bin only).
-            if (object.type == msgpack::type::BIN)
-                return T(reinterpret_cast<const typename T::value_type*>(object.via.bin.ptr),
-                         object.via.bin.size);
-            if (object.type == msgpack::type::STR)
-                return T(reinterpret_cast<const typename T::value_type*>(object.via.str.ptr),
-                         object.via.str.size);
-            throw decode_failure("expected " + type_name<T>::get() + ", got " +
-                                 msgpack_found(object));
+            if (auto bytes = bin_or_str(object))
+                return T(reinterpret_cast<const typename T::value_type*>(bytes->data()),
+                         bytes->size());
+            throw decode_failure("not bytes");
         } else if constexpr (is_byte_sequence<T>) {
-            if (object.type == msgpack::type::BIN || object.type == msgpack::type::STR) {
-                const char* begin =
-                    object.type == msgpack::type::BIN ? object.via.bin.ptr : object.via.str.ptr;
-                auto size =
-                    object.type == msgpack::type::BIN ? object.via.bin.size : object.via.str.size;
-                using element = typename T::value_type;
-                const auto* first = reinterpret_cast<const element*>(begin);
-                return T(first, first + size);
+            if (auto bytes = bin_or_str(object)) {
+                const auto* first = reinterpret_cast<const typename T::value_type*>(bytes->data());
+                return T(first, first + bytes->size());
             }
             return object.as<T>(); // throws type_error, with msgpack's own rules
         } else
@@ -233,3 +234,28 @@ template <typename T> T decode_value(const zmq::message_t& frame) {
 }
 
 } // namespace deferq::codec
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+    namespace adaptor {
+    /// Bytes inside another value (a vector of them, a tuple) are copied out of a `bin` or `str`;
+    /// a result that is one Bytes keeps its frame instead (deferq::detail::result_decoder).
+    template <> struct convert<deferq::Bytes> {
+        const msgpack::object& operator()(const msgpack::object& in, deferq::Bytes& out) const {
+            out = deferq::codec::convert<deferq::Bytes>(in);
+            return in;
+        }
+    };
+    /// Bytes pack as one `bin` (an argument or a result).
+    template <> struct pack<deferq::Bytes> {
+        template <typename Stream>
+        packer<Stream>& operator()(packer<Stream>& out, const deferq::Bytes& bytes) const {
+            out.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+            out.pack_bin_body(reinterpret_cast<const char*>(bytes.data()),
+                              static_cast<std::uint32_t>(bytes.size()));
+            return out;
+        }
+    };
+    } // namespace adaptor
+} // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
+} // namespace msgpack
