@@ -303,6 +303,36 @@ TEST_CASE("a long job does not strand prefetched jobs: its worker hands them bac
     CHECK(served["fast"] + served["idle"] == 6);
 }
 
+TEST_CASE("answers held back behind quick jobs still leave when the next job turns out slow",
+          "[cluster][flow]") {
+    // A busy worker holds a quick job's answer back while quick jobs wait behind it, to send them
+    // together (docs/architecture.md, "Threads"). Here the job behind the adds is of a function
+    // that was quick so far and now sleeps 4 s: the adds' answers must not wait for it.
+    cluster c("held-answers");
+    c.start_broker();
+    c.add_worker("w1", {"--concurrency", "1", "--prefetch", "32", "--calculate-delay", "500"});
+    deferq::Client client({.broker = c.client_endpoint()});
+    for (int i = 0; i < 5; ++i) { // the worker learns that both are quick
+        client.call<std::int64_t>("sleep_ms", 0).get(30s);
+        client.call<double>("add", i, 1).get(30s);
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto blocker = client.call<double>("calculate", 1, 2); // the adds and the sleep queue behind it
+    std::vector<deferq::Deferred<double>> adds;
+    for (int i = 0; i < 10; ++i)
+        adds.push_back(client.call<double>("add", i, 1));
+    auto slow = client.call<std::int64_t>("sleep_ms", 4000);
+    CHECK(blocker.get(30s) == 3);
+    for (int i = 0; i < 10; ++i)
+        CHECK(adds[static_cast<std::size_t>(i)].get(30s) == i + 1);
+    auto waited = std::chrono::steady_clock::now() - start;
+    INFO("the adds took " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+                          << " ms");
+    CHECK(waited < 3s); // 0.5 s of calculate; the sleep ends after 4.5 s
+    CHECK_FALSE(slow.called());
+    CHECK(slow.get(30s) == 4000);
+}
+
 TEST_CASE("a call's deadline goes when the call ends, on the client", "[cluster][memory]") {
     // Memory follows live calls, not calls/s × timeout (issue 13).
     cluster c("deadlines");

@@ -89,13 +89,14 @@ private:
 /// Records where each job ran; a job with id 1 blocks until release().
 class runs {
 public:
-    void run(const job_pool::job_ptr& job) {
+    void run(const job_pool::job_ptr& job, bool more) {
         if (job->id == 1) {
             std::unique_lock lock(_mutex);
             _released.wait(lock, [this] { return _open; });
         }
         std::lock_guard lock(_mutex);
         ran.emplace_back(job->id, std::this_thread::get_id());
+        told_more.emplace_back(job->id, more);
     }
     void release() {
         {
@@ -109,6 +110,7 @@ public:
         return ran.size();
     }
     std::vector<std::pair<std::uint64_t, std::thread::id>> ran; ///< under _mutex
+    std::vector<std::pair<std::uint64_t, bool>> told_more;      ///< under _mutex: id, `more`
 
 private:
     std::mutex _mutex;
@@ -121,7 +123,7 @@ struct watched_pool {
     watched_pool(unsigned threads, bool refuse = false) {
         socket.refuse = refuse;
         pool.start(
-            threads, [this](const job_pool::job_ptr& job) { done.run(job); },
+            threads, [this](const job_pool::job_ptr& job, bool more) { done.run(job, more); },
             [this](int wake_fd) { return socket.watch(wake_fd); });
     }
     fake_socket socket;
@@ -178,4 +180,75 @@ TEST_CASE("a refused watch is not tried again until the pool is nudged or given 
     pool.stop(); // wakes the watcher: stop() returns
     CHECK(socket.watching == 0);
     CHECK(done.count() == 0);
+}
+
+TEST_CASE("a job is told whether others were queued behind it when it was taken", "[job_pool]") {
+    // What lets the worker hold a quick job's answer back for the next ones (answer_hold): a
+    // thread that takes the last queued job is told that nothing waits behind it.
+    using told = std::vector<std::pair<std::uint64_t, bool>>;
+    SECTION("jobs the pool was given") {
+        runs done;
+        job_pool pool;
+        pool.start(1, [&](const job_pool::job_ptr& job, bool more) { done.run(job, more); });
+        std::vector<job_pool::job_ptr> jobs{make_job(1), make_job(2), make_job(3)};
+        pool.add(jobs); // the thread takes 1 (it blocks) with 2 and 3 behind it
+        done.release();
+        REQUIRE(eventually([&] { return done.count() == 3; }, 5s));
+        pool.stop();
+        CHECK(done.told_more == told{{1, true}, {2, true}, {3, false}});
+    }
+    SECTION("jobs the watcher read") {
+        watched_pool p(1);
+        auto& [socket, done, pool] = p;
+        REQUIRE(eventually([&] { return socket.watching == 1; }, 5s));
+        socket.deliver({make_job(4), make_job(5)});
+        REQUIRE(eventually([&] { return done.count() == 2; }, 5s));
+        socket.deliver({make_job(6)});
+        REQUIRE(eventually([&] { return done.count() == 3; }, 5s));
+        pool.stop();
+        CHECK(done.told_more == told{{4, true}, {5, false}, {6, false}});
+    }
+}
+
+TEST_CASE("an answer is held back only behind quick jobs, and not for longer than its bound",
+          "[job_pool]") {
+    using deferq::worker_detail::answer_hold;
+    using deferq::worker_detail::clock_type;
+    using deferq::worker_detail::offered_function;
+    offered_function add, slow;
+    auto job_of = [](const offered_function& function) {
+        auto job = make_job(7);
+        job->handler = &function;
+        return job;
+    };
+    auto quick_job = job_of(add), slow_job = job_of(slow);
+    answer_hold hold;
+    auto t0 = clock_type::now();
+    // A function that never ran is not known to be quick.
+    CHECK_FALSE(answer_hold::quick(*quick_job));
+    CHECK_FALSE(hold.may_hold(*quick_job, true, t0));
+    answer_hold::learn(*quick_job, 2us);
+    answer_hold::learn(*slow_job, 30ms);
+    CHECK(answer_hold::quick(*quick_job));
+    CHECK_FALSE(answer_hold::quick(*slow_job));
+    // Held only when jobs wait behind it, and its function is quick.
+    CHECK(hold.may_hold(*quick_job, true, t0));
+    CHECK_FALSE(hold.may_hold(*quick_job, false, t0));
+    CHECK_FALSE(hold.may_hold(*slow_job, true, t0));
+    // The first held answer starts the bound; later ones do not move it.
+    CHECK_FALSE(hold.holding());
+    hold.held(t0);
+    hold.held(t0 + answer_hold::longest_hold / 2);
+    CHECK(hold.holding());
+    CHECK(hold.may_hold(*quick_job, true, t0 + answer_hold::longest_hold / 2));
+    CHECK_FALSE(hold.may_hold(*quick_job, true, t0 + answer_hold::longest_hold));
+    // Released once: the caller sends what was held; a second release finds nothing.
+    CHECK(hold.release());
+    CHECK_FALSE(hold.holding());
+    CHECK_FALSE(hold.release());
+    CHECK(hold.may_hold(*quick_job, true, t0 + answer_hold::longest_hold));
+    // A function that turns slow stops being quick after a few slow jobs.
+    for (int i = 0; i < 8; ++i)
+        answer_hold::learn(*quick_job, 5ms);
+    CHECK_FALSE(answer_hold::quick(*quick_job));
 }

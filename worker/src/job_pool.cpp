@@ -20,7 +20,7 @@ job_pool::~job_pool() {
     ::close(_wake_fd);
 }
 
-void job_pool::start(unsigned threads, std::function<void(const job_ptr&)> run, watch_fn watch) {
+void job_pool::start(unsigned threads, run_fn run, watch_fn watch) {
     _run = std::move(run);
     _watch = std::move(watch);
     _stopping = false;
@@ -99,6 +99,7 @@ void job_pool::thread_main() {
     while (true) {
         job_ptr job;
         std::function<void()> task;
+        bool more = false;
         {
             std::unique_lock lock(_mutex);
             while (!_stopping && _tasks.empty() && _jobs.empty()) {
@@ -129,8 +130,9 @@ void job_pool::thread_main() {
             }
             if (_stopping) return;
             if (job) {
+                more = !_jobs.empty();
                 lock.unlock();
-                _run(job);
+                _run(job, more);
                 continue;
             }
             if (!_tasks.empty()) {
@@ -139,10 +141,11 @@ void job_pool::thread_main() {
             } else {
                 job = std::move(_jobs.front());
                 _jobs.pop_front();
+                more = !_jobs.empty();
             }
         }
         if (!task) {
-            _run(job);
+            _run(job, more);
             continue;
         }
         try {

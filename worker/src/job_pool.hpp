@@ -35,9 +35,12 @@ public:
     job_pool();
     ~job_pool();
 
-    /// Starts `threads` threads; each runs `run(job)` for the jobs it takes, and at most one
+    /// Runs a job; `more`: other jobs were queued behind it when it was taken.
+    using run_fn = std::function<void(const job_ptr& job, bool more)>;
+
+    /// Starts `threads` threads; each runs `run(job, more)` for the jobs it takes, and at most one
     /// idle thread at a time calls `watch` (when given) instead of waiting.
-    void start(unsigned threads, std::function<void(const job_ptr&)> run, watch_fn watch = {});
+    void start(unsigned threads, run_fn run, watch_fn watch = {});
     /// Stops the threads once each finished what it runs (jobs not started stay).
     void stop();
     /// Wakes the watcher, or an idle thread that was refused: the conditions for watching changed.
@@ -57,7 +60,7 @@ private:
     bool wake_watcher_locked() const { return _watching && _jobs.size() + _tasks.size() > _idle; }
     void wake_watcher();
 
-    std::function<void(const job_ptr&)> _run;
+    run_fn _run;
     watch_fn _watch;
     int _wake_fd;
     bool _watching = false; ///< a thread is in _watch

@@ -111,7 +111,7 @@ std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run
         // its answer (a handler that returns a Deferred included); the handler gets converted
         // values, so the objects are needed only while it is bound.
         auto arguments = codec::unpack_in_place(job->payload);
-        auto bound = (*job->handler)(arguments.get(), *job->context);
+        auto bound = job->handler->handler(arguments.get(), *job->context);
         if (auto* later = std::get_if<Deferred<std::string>>(&bound)) {
             answer_later(job, std::move(*later), hooks);
             return std::nullopt;
@@ -145,6 +145,31 @@ std::uint32_t adaptive_prefetch(unsigned slots, double service_ns) {
                    service_ns;
     return static_cast<std::uint32_t>(
         std::clamp(covered, 0.0, static_cast<double>(max_adaptive_prefetch)));
+}
+
+void answer_hold::learn(const job_record& job, std::chrono::nanoseconds took) {
+    auto& typical = job.handler->typical_ns;
+    auto before = typical.load(std::memory_order_relaxed);
+    auto sample = std::max<std::int64_t>(took.count(), 1);
+    typical.store(before == 0 ? sample : before - before / 4 + sample / 4,
+                  std::memory_order_relaxed);
+}
+
+bool answer_hold::quick(const job_record& job) {
+    auto typical = job.handler->typical_ns.load(std::memory_order_relaxed);
+    return typical != 0 && typical <= std::chrono::nanoseconds(quick_job).count();
+}
+
+bool answer_hold::may_hold(const job_record& job, bool more, clock_type::time_point now) const {
+    if (!more || !quick(job)) return false;
+    auto since = _since.load(std::memory_order_relaxed);
+    return since == 0 ||
+           now.time_since_epoch().count() - since < std::chrono::nanoseconds(longest_hold).count();
+}
+
+void answer_hold::held(clock_type::time_point now) {
+    std::int64_t none = 0;
+    _since.compare_exchange_strong(none, now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 } // namespace deferq::worker_detail

@@ -62,13 +62,20 @@ private:
     std::string _longer;
 };
 
+/// A function the worker offers, and how long its jobs took lately.
+struct offered_function {
+    bound_handler handler;
+    /// Service time, ns, averaged over its recent jobs (0: none ran yet). Any pool thread.
+    mutable std::atomic<std::int64_t> typical_ns{0};
+};
+
 struct job_record {
     std::uint64_t id;
     std::string function;
     std::uint32_t attempt;
     std::optional<clock_type::time_point> deadline;
     zmq::message_t payload;
-    const bound_handler* handler;
+    const offered_function* handler;
     std::uint64_t generation; ///< connection the job belongs to (it arrived on, or was reported on)
     caller_id caller;         ///< whose call it is, to report it to a new broker (§3c)
     std::uint64_t correlation_id = 0;
@@ -104,6 +111,36 @@ struct run_hooks {
     std::function<void(outcome)> push;
     /// The JobContext's way to call the cluster, for `job` (docs/protocol.md §3b).
     std::function<JobContext::call_sink(const std::shared_ptr<job_record>& job)> calls_for;
+};
+
+/// The answers a pool thread holds back, queued in the worker's mailbox without waking its I/O
+/// thread, while quick jobs wait behind its job: a busy worker's answers then leave together (one
+/// BATCH) with no wake-up per job (docs/architecture.md, "Threads"). Any pool thread.
+class answer_hold {
+public:
+    /// A function whose jobs lately took at most this is quick.
+    static constexpr std::chrono::microseconds quick_job{50};
+    /// An answer waits at most about this long for the quick jobs behind it.
+    static constexpr std::chrono::microseconds longest_hold{200};
+    /// While answers are held, the I/O thread takes them at least this often (a safety net: the
+    /// jobs behind them may be handed back, or turn out slow).
+    static constexpr std::chrono::milliseconds sweep{5};
+
+    /// Learns how long a job of `job`'s function took.
+    static void learn(const job_record& job, std::chrono::nanoseconds took);
+    /// Whether `job`'s function is known to be quick.
+    static bool quick(const job_record& job);
+    /// Whether the answer of `job`, which has just run with jobs queued behind it (`more`), may be
+    /// held; when true the caller queues it quietly, then calls held().
+    bool may_hold(const job_record& job, bool more, clock_type::time_point now) const;
+    /// An answer was queued quietly at `now`.
+    void held(clock_type::time_point now);
+    /// Whether answers may be held; forgets them (the caller sends them, or wakes the I/O thread).
+    bool release() { return _since.exchange(0, std::memory_order_relaxed) != 0; }
+    bool holding() const { return _since.load(std::memory_order_relaxed) != 0; }
+
+private:
+    std::atomic<std::int64_t> _since{0}; ///< steady clock ns of the first held answer; 0: none
 };
 
 /// Runs the job's handler on this (pool) thread. The outcome to send comes back at once, or,

@@ -71,7 +71,7 @@ public:
         if (name.empty() || name.size() > default_max_function_name)
             throw std::invalid_argument("function name must be 1 to " +
                                         std::to_string(default_max_function_name) + " bytes");
-        _handlers[std::move(name)] = std::move(handler);
+        _handlers[std::move(name)].handler = std::move(handler);
     }
 
     std::vector<std::string> functions() const {
@@ -91,10 +91,7 @@ public:
         std::optional<termination_signals> signals;
         if (_options.handle_signals) signals.emplace();
         _pool.start(
-            _options.concurrency,
-            [this](const job_ptr& job) {
-                if (auto result = worker_detail::execute(job, _hooks)) answer(std::move(*result));
-            },
+            _options.concurrency, [this](const job_ptr& job, bool more) { run_job(job, more); },
             [this](int wake_fd) { return watch(wake_fd); });
         // Held for the whole turn; let go only while waiting, so that answer() can send then.
         std::unique_lock io(_io_mutex);
@@ -110,13 +107,17 @@ public:
             _link->monitor().loop_tick(clock_type::now());
             // The signals' descriptor stays readable once a signal came: not polled while draining.
             int fds[] = {_outcomes.fd(), signals && !_draining ? signals->fd() : -1};
-            auto ready =
-                _link->wait(io, fds, std::chrono::milliseconds{_draining ? 20 : 100}, !_watching);
+            auto longest = _hold.holding() ? worker_detail::answer_hold::sweep
+                                           : std::chrono::milliseconds{_draining ? 20 : 100};
+            auto ready = _link->wait(io, fds, longest, !_watching);
             if (_link->readable()) // an empty receive costs libzmq a syscall
                 for (int i = 0; i < 256 && receive_frames(_link->socket(), _frames); ++i)
                     on_broker_message();
             _pool.add(_incoming);
-            if (ready & 1) _outcomes.take_all(outcomes); // set whenever outcomes wait
+            if (ready & 1) // set whenever outcomes wait, but those held back (run_job)
+                _outcomes.take_all(outcomes);
+            else if (_hold.release())
+                _outcomes.take_queued(outcomes);
             while (!outcomes.empty()) {
                 on_outcome(outcomes.front());
                 outcomes.pop_front();
@@ -454,18 +455,41 @@ private:
     // ---- from the pool
     // ----------------------------------------------------------------------------
 
-    /// A pool thread's answer: sent from that thread when it is the worker's only job, the I/O
-    /// thread is waiting and nothing else waits for it (what came before goes first), so that the
-    /// job needs no wake-up of the I/O thread (docs/architecture.md, "Threads"); else handed over,
-    /// so that the answers of a busy worker leave together (one BATCH per turn).
-    void answer(outcome result) {
+    /// Runs a job on a pool thread. Its answer waits in the mailbox, the I/O thread not woken,
+    /// while quick jobs are queued behind it (for at most answer_hold::longest_hold); what waits
+    /// goes before a job that may be slow.
+    void run_job(const job_ptr& job, bool more) {
+        if (_hold.holding() && !worker_detail::answer_hold::quick(*job) && _hold.release())
+            answer(std::nullopt);
+        auto result = worker_detail::execute(job, _hooks);
+        if (!result) return; // a Deferred: it answers when it fires
+        if (result->service_time.count() > 0)
+            worker_detail::answer_hold::learn(*job, result->service_time);
+        auto now = clock_type::now();
+        if (_hold.may_hold(*job, more, now)) {
+            _outcomes.push_quiet(std::move(*result));
+            return _hold.held(now);
+        }
+        _hold.release();
+        answer(std::move(result));
+    }
+
+    /// A pool thread's answer (none: only what waits), with the answers held back before it:
+    /// sent from that thread when the I/O thread is waiting, so that they need no wake-up of the
+    /// I/O thread and leave as one BATCH (docs/architecture.md, "Threads"); else handed over.
+    void answer(std::optional<outcome> result) {
         std::unique_lock io(_io_mutex, std::try_to_lock);
-        if (!io.owns_lock() || _finished || _jobs.size() > 1 || !_outcomes.empty()) {
+        if (!io.owns_lock() || _finished) {
             if (io.owns_lock()) io.unlock();
-            _outcomes.push(std::move(result));
+            if (result) _outcomes.push_quiet(std::move(*result));
+            _outcomes.wake(); // the I/O thread takes everything queued
             return;
         }
-        on_outcome(result);
+        std::deque<outcome> queued;
+        _outcomes.take_queued(queued);
+        for (auto& earlier : queued)
+            on_outcome(earlier);
+        if (result) on_outcome(*result);
         _link->flush();
         // ZMQ_FD, which the I/O thread waits on, signals once: this thread may have taken it. A
         // draining worker's loop looks whether it may leave now.
@@ -606,7 +630,7 @@ private:
 
     std::unique_ptr<zmq::context_t> _own_context;
     zmq::context_t* _context;
-    std::map<std::string, bound_handler, std::less<>> _handlers;
+    std::map<std::string, worker_detail::offered_function, std::less<>> _handlers;
     std::optional<broker_link> _link; ///< made at the first connect()
     std::vector<zmq::message_t> _frames;
     protocol::batch_reader _batch_in;                   ///< the BATCH being handled
@@ -624,6 +648,8 @@ private:
     bool _finished = false; ///< finish() sent DISCONNECT: nothing more goes out
     clock_type::time_point _drain_deadline{};
     mailbox<outcome> _outcomes;
+    /// Answers in _outcomes that the I/O thread was not woken for (run_job).
+    worker_detail::answer_hold _hold;
     /// Held by the I/O thread but while it waits, and by answer(): everything above and below.
     std::mutex _io_mutex;
     bool _report_due = false; ///< a new connection: tell its broker of the jobs held (§3c)

@@ -42,6 +42,13 @@ public:
         return true;
     }
 
+    /// Any thread: queues `item` without waking the consumer (who takes it with the next
+    /// take_all or take_queued, or when woken).
+    void push_quiet(T item) {
+        std::lock_guard lock(_mutex);
+        _items.push_back(std::move(item));
+    }
+
     /// Any thread: nothing is queued (a moment's truth: others may push).
     bool empty() {
         std::lock_guard lock(_mutex);
@@ -80,6 +87,14 @@ public:
                 out.push_back(std::move(item));
             _items.clear();
         }
+    }
+
+    /// Consumer only: moves every queued item into `out` (appending), leaving a wake-up as it is.
+    void take_queued(std::deque<T>& out) {
+        std::lock_guard lock(_mutex);
+        for (auto& item : _items)
+            out.push_back(std::move(item));
+        _items.clear();
     }
 
     /// Readable while items may be waiting.
