@@ -42,8 +42,8 @@ namespace detail {
 class client_core;
 
 /// A call the client holds until it ends: what its request says, and how its answer fires the
-/// caller's Deferred (typed_call). One allocation per call, shared by the caller's thread and the
-/// I/O thread.
+/// caller's Deferred (typed_call). One allocation per call, with the Deferred's state, shared by
+/// the caller's thread and the I/O thread.
 struct pending_call {
     virtual ~pending_call() = default;
     /// Fires the call's Deferred with the answer: `reply` or `failure`, the other is null.
@@ -58,15 +58,17 @@ struct pending_call {
     std::uint32_t timeout_ms = 0; ///< as the caller asked (options.timeout_ms shrinks on resends)
 };
 
-template <typename R> struct typed_call final : pending_call {
-    explicit typed_call(std::shared_ptr<state<R>> shared) : shared(std::move(shared)) {}
+/// A call's Deferred state and the client's record of the call, in one allocation: the Deferred
+/// holds it as its state, the I/O thread as a pending_call.
+template <typename R> struct typed_call final : state<R>, pending_call {
+    explicit typed_call(std::shared_ptr<executor> runner) : state<R>(std::move(runner)) {}
     void resolve(const raw_reply* reply, const Failure* failure) override {
-        resolve_answer(*shared, function, reply, failure);
+        resolve_answer(static_cast<state<R>&>(*this), function, reply, failure);
     }
     void progress(double fraction, std::string_view note) override {
-        shared->notify_progress(fraction, note);
+        this->notify_progress(fraction, note);
     }
-    std::shared_ptr<state<R>> shared;
+    std::weak_ptr<client_core> core; ///< whom cancel() tells
 };
 
 } // namespace detail
@@ -104,15 +106,18 @@ public:
     template <typename R>
     Deferred<R> call_encoded(const call_options& options, std::string_view function,
                              zmq::message_t arguments) {
-        auto shared = std::make_shared<detail::state<R>>(runner());
-        auto call = std::make_shared<detail::typed_call<R>>(shared);
+        auto call = std::make_shared<detail::typed_call<R>>(runner());
         call->function.assign(function);
         call->options = to_request_options(options);
         call->timeout_ms = call->options.timeout_ms;
         call->arguments = std::move(arguments);
-        auto id = submit(std::move(call));
-        shared->set_canceller([this_core = core(), id] { cancel_call(this_core, id); });
-        return Deferred<R>(shared);
+        call->core = core();
+        std::shared_ptr<detail::state<R>> shared = call;
+        auto* made = call.get();
+        submit(std::move(call));
+        // The canceller lives in the call itself (small enough for std::function to keep inline).
+        shared->set_canceller([made] { cancel_call(made->core, made->id); });
+        return Deferred<R>(std::move(shared));
     }
 
     /// Calls still waiting for a result.
