@@ -10,6 +10,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <sstream>
 #include <thread>
 
@@ -462,4 +463,71 @@ TEST_CASE("handles count copies and assignments, not moves", "[deferred]") {
     d.callback(counted(8));
     CHECK(std::move(d).get().value == 8);
     CHECK(counted::copies == 0);
+}
+
+TEST_CASE("a Deferred's queue of links keeps their order across its inline slot and its vector",
+          "[deferred]") {
+    deferq::detail::fifo<int> queue;
+    std::vector<int> out;
+    auto pop = [&] {
+        out.push_back(queue.front());
+        queue.pop_front();
+    };
+    CHECK(queue.empty());
+    queue.push_back(1); // inline
+    queue.push_back(2); // behind it
+    queue.push_back(3);
+    pop();
+    queue.push_back(4); // not empty: behind 2 and 3
+    pop();
+    pop();
+    queue.push_back(5);
+    pop();
+    pop();
+    CHECK(queue.empty());
+    queue.push_back(6); // empty again: inline
+    pop();
+    CHECK(queue.empty());
+    CHECK(out == std::vector<int>{1, 2, 3, 4, 5, 6});
+}
+
+TEST_CASE("a link's callable lives inline when small, on the heap when not, and ends once",
+          "[deferred]") {
+    using link = deferq::detail::inline_function<int(int), 48>;
+    static int alive = 0;
+    struct counted {
+        counted() { ++alive; }
+        counted(const counted&) { ++alive; }
+        counted(counted&&) noexcept { ++alive; }
+        ~counted() { --alive; }
+    };
+    std::array<char, 40> small_bytes{};
+    std::array<char, 200> big_bytes{};
+    small_bytes[0] = 1;
+    big_bytes[199] = 2;
+    {
+        link empty;
+        CHECK_FALSE(empty);
+        link small = [small_bytes, c = counted()](int x) { return x + small_bytes[0]; };
+        link big = [big_bytes, c = counted()](int x) { return x + big_bytes[199]; };
+        CHECK(alive == 2);
+        CHECK(small(1) == 2);
+        CHECK(big(1) == 3);
+        link moved = std::move(small); // the inline one moves; the heap one keeps its pointer
+        link moved_big = std::move(big);
+        CHECK_FALSE(small);
+        CHECK_FALSE(big);
+        CHECK(alive == 2);
+        CHECK(moved(10) == 11);
+        CHECK(moved_big(10) == 12);
+        moved = std::move(moved_big); // replaces: the small one ends
+        CHECK(alive == 1);
+        CHECK(moved(0) == 2);
+        moved = nullptr;
+        CHECK(alive == 0);
+        CHECK_FALSE(moved);
+        link kept = [c = counted()](int x) { return x; };
+        CHECK(alive == 1);
+    }
+    CHECK(alive == 0);
 }

@@ -14,6 +14,7 @@
 /// thread.
 
 #include "deferq/failure.hpp"
+#include "deferq/inline_function.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -64,14 +65,26 @@ template <typename U> struct unwrap_deferred<Deferred<U>> { using type = U; };
 /// Marks "no handler on this side" in add_callbacks.
 struct pass_through {};
 
-/// A first-in first-out queue that allocates nothing until the first push (a std::deque allocates
-/// two blocks when it is made: one state per call would pay them).
+/// A first-in first-out queue that keeps an item pushed while it is empty inline, and allocates
+/// only for more (a std::deque allocates two blocks when it is made, and most Deferreds have one
+/// or two links: one state per call would pay them).
 template <typename T> class fifo {
 public:
-    bool empty() const { return _head == _items.size(); }
-    void push_back(T item) { _items.push_back(std::move(item)); }
-    T& front() { return _items[_head]; }
+    bool empty() const { return !_inline_used && _head == _items.size(); }
+    void push_back(T item) {
+        if (empty())
+            _inline = std::move(item), _inline_used = true;
+        else
+            _items.push_back(std::move(item));
+    }
+    /// The oldest item: the inline one when it is used (it came while the queue was empty).
+    T& front() { return _inline_used ? _inline : _items[_head]; }
     void pop_front() {
+        if (_inline_used) {
+            _inline = T();
+            _inline_used = false;
+            return;
+        }
         _items[_head] = T();
         if (++_head == _items.size()) {
             _items.clear();
@@ -80,6 +93,8 @@ public:
     }
 
 private:
+    T _inline {};
+    bool _inline_used = false;
     std::vector<T> _items;
     std::size_t _head = 0;
 };
@@ -88,7 +103,8 @@ template <typename T> class state : public std::enable_shared_from_this<state<T>
 public:
     using result_type = std::variant<T, Failure>;
     /// A link of the chain: may change the result; returns a Deferred's state to wait for, or null.
-    using step = std::function<std::shared_ptr<state>(state&, result_type&)>;
+    /// Up to 48 bytes of closure (two small callbacks) live in the link itself.
+    using step = inline_function<std::shared_ptr<state>(state&, result_type&), 48>;
     using progress_handler = std::function<void(double, std::string_view)>;
 
     explicit state(std::shared_ptr<executor> runner = nullptr) : _executor(std::move(runner)) {}
