@@ -485,10 +485,10 @@ private:
             _outcomes.wake(); // the I/O thread takes everything queued
             return;
         }
-        std::deque<outcome> queued;
-        _outcomes.take_queued(queued);
-        for (auto& earlier : queued)
+        _outcomes.take_queued(_taken);
+        for (auto& earlier : _taken)
             on_outcome(earlier);
+        _taken.clear();
         if (result) on_outcome(*result);
         _link->flush();
         // ZMQ_FD, which the I/O thread waits on, signals once: this thread may have taken it. A
@@ -650,6 +650,7 @@ private:
     mailbox<outcome> _outcomes;
     /// Answers in _outcomes that the I/O thread was not woken for (run_job).
     worker_detail::answer_hold _hold;
+    std::deque<outcome> _taken; ///< what answer() took from _outcomes (kept: a deque allocates)
     /// Held by the I/O thread but while it waits, and by answer(): everything above and below.
     std::mutex _io_mutex;
     bool _report_due = false; ///< a new connection: tell its broker of the jobs held (§3c)

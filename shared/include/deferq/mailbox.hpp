@@ -79,6 +79,11 @@ public:
     void take_all(std::deque<T>& out) {
         std::uint64_t count;
         [[maybe_unused]] auto got = ::read(_fd, &count, sizeof count);
+        take_queued(out);
+    }
+
+    /// Consumer only: moves every queued item into `out` (appending), leaving a wake-up as it is.
+    void take_queued(std::deque<T>& out) {
         std::lock_guard lock(_mutex);
         if (out.empty())
             out.swap(_items);
@@ -87,14 +92,6 @@ public:
                 out.push_back(std::move(item));
             _items.clear();
         }
-    }
-
-    /// Consumer only: moves every queued item into `out` (appending), leaving a wake-up as it is.
-    void take_queued(std::deque<T>& out) {
-        std::lock_guard lock(_mutex);
-        for (auto& item : _items)
-            out.push_back(std::move(item));
-        _items.clear();
     }
 
     /// Readable while items may be waiting.
