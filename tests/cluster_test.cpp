@@ -6,8 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -351,6 +354,33 @@ TEST_CASE("a call's deadline goes when the call ends, on the client", "[cluster]
     cancelled.cancel();
     CHECK(deferq::test::eventually([&] { return client.armed_deadlines() == 0; }, 5s));
     cancelled.add_errback([](const deferq::Failure&) {}); // handled: cancelled on purpose
+}
+
+TEST_CASE("a Deferred kept after its call ended does not keep the call's arguments",
+          "[cluster][memory]") {
+    // The Deferred's state and the client's record of the call are one object: the record lets go
+    // of the arguments when the call ends, whoever keeps the Deferred.
+    cluster c("kept-deferreds");
+    c.start_broker();
+    c.add_worker("w1");
+    deferq::Client client({.broker = c.client_endpoint()});
+    auto resident = [] {
+        std::ifstream statm("/proc/self/statm");
+        std::size_t size = 0, pages = 0;
+        statm >> size >> pages;
+        return pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    };
+    // 40 MiB: beyond glibc's largest mmap threshold, so a buffer freed leaves the process at once.
+    std::string big(std::size_t{40} << 20, 'x');
+    auto before = resident();
+    std::vector<deferq::Deferred<double>> kept;
+    for (int i = 0; i < 6; ++i) { // add(string, 1) fails with bad_arguments: a small answer
+        kept.push_back(client.call<double>("add", big, 1));
+        CHECK_THROWS_AS(kept.back().get(60s), deferq::Failure);
+    }
+    auto grew = resident() - std::min(resident(), before);
+    INFO("the process grew by " << (grew >> 20) << " MiB with 6 calls of 40 MiB kept");
+    CHECK(grew < (std::size_t{100} << 20));
 }
 
 TEST_CASE("a bytes result comes back in the reply's own frame, big or small, and only bytes do",
