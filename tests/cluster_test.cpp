@@ -380,7 +380,11 @@ TEST_CASE("a Deferred kept after its call ended does not keep the call's argumen
     }
     auto grew = resident() - std::min(resident(), before);
     INFO("the process grew by " << (grew >> 20) << " MiB with 6 calls of 40 MiB kept");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     CHECK(grew < (std::size_t{100} << 20));
+#else
+    WARN("the size check is skipped: the sanitizers' allocators keep freed memory (quarantine)");
+#endif
 }
 
 TEST_CASE("a bytes result comes back in the reply's own frame, big or small, and only bytes do",
