@@ -17,7 +17,7 @@ bool readable(int fd) {
 
 } // namespace
 
-TEST_CASE("a push wakes the consumer when the mailbox was empty; a quiet push never does",
+TEST_CASE("a push wakes the consumer unless a wake-up is pending; a quiet push never does",
           "[mailbox]") {
     deferq::mailbox<int> box;
     std::deque<int> out;
@@ -26,13 +26,19 @@ TEST_CASE("a push wakes the consumer when the mailbox was empty; a quiet push ne
     box.push_quiet(2);
     CHECK_FALSE(readable(box.fd()));
     CHECK_FALSE(box.empty());
-    box.push(3); // not empty before: no wake-up either
+    box.push(3); // behind quiet items only: it wakes the consumer
+    CHECK(readable(box.fd()));
+    box.take_all(out);
     CHECK_FALSE(readable(box.fd()));
+    out.clear();
+    box.push_quiet(1);
+    box.push_quiet(2);
+    box.push_quiet(3);
     box.take_queued(out);
     CHECK(out == std::deque<int>{1, 2, 3});
     CHECK(box.empty());
 
-    box.push(4); // empty before: wakes
+    box.push(4); // no wake-up pending: wakes
     CHECK(readable(box.fd()));
     box.push_quiet(5);
     box.take_queued(out); // takes both, leaves the wake-up for the loop's next turn

@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 
 namespace deferq {
 
@@ -22,20 +23,21 @@ public:
     mailbox(const mailbox&) = delete;
     mailbox& operator=(const mailbox&) = delete;
 
-    /// Any thread. Wakes the consumer only when the queue was empty.
+    /// Any thread. Wakes the consumer unless a wake-up is pending already (items pushed quietly
+    /// do not count: one pushed after them still wakes it).
     void push(T item) { push_unless_closed(item); }
 
     /// Any thread: as push, unless the consumer closed the mailbox: then false, and `item` is left
     /// as it was (the caller may run it itself).
     bool push_unless_closed(T& item) {
-        bool was_empty;
+        bool signal;
         {
             std::lock_guard lock(_mutex);
             if (_closed) return false;
-            was_empty = _items.empty();
+            signal = !std::exchange(_wake_pending, true);
             _items.push_back(std::move(item));
         }
-        if (was_empty) {
+        if (signal) {
             std::uint64_t one = 1;
             [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
         }
@@ -57,6 +59,10 @@ public:
 
     /// Any thread: wakes the consumer with nothing queued.
     void wake() {
+        {
+            std::lock_guard lock(_mutex);
+            _wake_pending = true;
+        }
         std::uint64_t one = 1;
         [[maybe_unused]] auto written = ::write(_fd, &one, sizeof one);
     }
@@ -79,6 +85,10 @@ public:
     void take_all(std::deque<T>& out) {
         std::uint64_t count;
         [[maybe_unused]] auto got = ::read(_fd, &count, sizeof count);
+        {
+            std::lock_guard lock(_mutex);
+            _wake_pending = false; // read: the next push writes again
+        }
         take_queued(out);
     }
 
@@ -102,6 +112,7 @@ private:
     std::mutex _mutex;
     std::deque<T> _items;
     bool _closed = false;
+    bool _wake_pending = false; ///< written to the eventfd and not yet read by take_all
 };
 
 } // namespace deferq
