@@ -27,6 +27,7 @@ cmake --build "$build" -j "${DEFERQ_BUILD_JOBS:-$(nproc)}" --target "${build_tar
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
+failures=()
 for target in $targets; do
     run="$build/fuzz-runs/$target"
     mkdir -p "$run/corpus"
@@ -40,7 +41,24 @@ for target in $targets; do
     else
         status=1
         tail -n 60 "$run/log"
-        echo "fuzz: $target FAILED (log: $run/log; input: $(ls "$run"/crash-* "$run"/leak-* "$run"/timeout-* "$run"/oom-* 2> /dev/null | head -1))"
+        input=$(ls "$run"/crash-* "$run"/leak-* "$run"/timeout-* "$run"/oom-* 2> /dev/null | head -1)
+        echo "fuzz: $target FAILED (log: $run/log; input: $input)"
+        failures+=("$target" "$run/log" "$input")
     fi
+done
+# Again at the end, as the last lines (CI keeps only the tail of a long log): each failure's report
+# and its input in base64, so that a failure seen only in CI can be replayed here:
+#   base64 -d > input <<< '…'; DIR/tests/fuzz/deferq_fuzz_TARGET input
+set -- "${failures[@]}"
+while [ $# -ge 3 ]; do
+    echo "== fuzz: $1 failed; its report:"
+    grep -E -A 24 '^==[0-9]+==ERROR|runtime error|invariant broken|deadly signal|^ALARM|out-of-memory' "$2" |
+        head -n 40 || true
+    if [ -n "$3" ] && [ "$(stat -c %s "$3")" -le 4096 ]; then
+        echo "== fuzz: $1's input ($(basename "$3")), base64:"
+        base64 -w 0 "$3"
+        echo
+    fi
+    shift 3
 done
 exit $status
