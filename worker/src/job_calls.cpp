@@ -7,11 +7,13 @@ namespace deferq::worker_detail {
 using namespace protocol;
 
 JobContext::call_sink job_calls::sink(const std::shared_ptr<job_record>& job) {
-    return [this, weak = std::weak_ptr<job_record>(job)](
-               const call_options& options, std::string function, zmq::message_t arguments,
-               detail::resolver resolve) -> std::function<void()> {
+    // Two pointers, kept inside std::function with no allocation (job_record says why a plain
+    // pointer to the job is enough).
+    return [this, raw = job.get()](const call_options& options, std::string function,
+                                   zmq::message_t arguments,
+                                   detail::resolver resolve) -> std::function<void()> {
         auto id = _next_call_id.fetch_add(1, std::memory_order_relaxed);
-        outcome call(outcome::kind::call, weak.lock());
+        outcome call(outcome::kind::call, raw->shared_from_this());
         call.call_id = id;
         call.message = std::move(function);
         call.options = options;

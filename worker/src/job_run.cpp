@@ -89,18 +89,17 @@ std::optional<outcome> execute(const std::shared_ptr<job_record>& job, const run
         result.message = "deadline passed before it started";
         return result;
     }
-    auto progress = [push = hooks.push, weak = std::weak_ptr<job_record>(job)](
-                        double fraction, std::string_view note) {
-        auto job = weak.lock();
-        if (!job) return;
+    // Two pointers, kept inside std::function with no allocation (job_record says why a plain
+    // pointer to the job is enough).
+    auto progress = [&hooks, job = job.get()](double fraction, std::string_view note) {
         auto now = clock_type::now().time_since_epoch().count();
         auto last = job->last_progress.load();
         if (now - last < std::chrono::nanoseconds(progress_interval).count()) return;
         if (!job->last_progress.compare_exchange_strong(last, now)) return;
-        outcome update(outcome::kind::progress, job);
+        outcome update(outcome::kind::progress, job->shared_from_this());
         update.fraction = std::isfinite(fraction) ? std::clamp(fraction, 0.0, 1.0) : 0.0;
         update.message = std::string(note);
-        push(std::move(update));
+        hooks.push(std::move(update));
     };
     job->context.emplace(job->id, job->function, job->attempt, job->deadline, job->cancelled,
                          progress, hooks.calls_for(job), &job->payload);

@@ -69,7 +69,11 @@ struct offered_function {
     mutable std::atomic<std::int64_t> typical_ns{0};
 };
 
-struct job_record {
+/// Shared by the worker while queued or running, by its outcomes and by a handler's Deferred until
+/// it fires. Its JobContext's sinks keep a plain pointer to it (they live inside it, and the
+/// JobContext is valid only while the job runs or its Deferred waits): shared_from_this() makes an
+/// outcome's share when they send one, with no allocation per job for their closures.
+struct job_record : std::enable_shared_from_this<job_record> {
     std::uint64_t id;
     std::string function;
     std::uint32_t attempt;
