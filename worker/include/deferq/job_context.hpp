@@ -18,7 +18,8 @@ namespace deferq {
 
 /// Passed to handlers that take `const deferq::JobContext&` as their last parameter. Valid for the
 /// duration of the handler call, and, when the handler returns a Deferred or a Task, until that
-/// fires. All methods are safe from any thread.
+/// fires; a copy is valid no longer (its progress and calls reach the job through a plain
+/// pointer). All methods are safe from any thread.
 class JobContext {
 public:
     using clock_type = std::chrono::steady_clock;
