@@ -405,27 +405,28 @@ template <typename T> std::string packed(const T& value) {
     return std::string(buffer.data(), buffer.size());
 }
 
-/// decode_value<T> (which reads scalars without a zone) against the zone's path: the same value,
-/// or the same error.
-template <typename T> void decodes_as_unpack_does(const std::string& bytes) {
-    std::string fast, slow;
+/// decode_value<T> against msgpack-c's own unpacker and codec::convert: the same value, or the
+/// same error.
+template <typename T> void decodes_as_msgpack_does(const std::string& bytes) {
+    std::string ours, theirs;
     try {
-        fast = std::to_string(codec::decode_value<T>(bytes.data(), bytes.size()));
+        ours = std::to_string(codec::decode_value<T>(bytes.data(), bytes.size()));
     } catch (const codec::decode_failure& e) {
-        fast = std::string("error: ") + e.what();
+        ours = std::string("error: ") + e.what();
     }
     try {
-        auto handle = codec::unpack(bytes.data(), bytes.size());
-        slow = std::to_string(codec::convert<T>(handle.get()));
+        auto handle = msgpack::unpack(bytes.data(), bytes.size());
+        theirs = std::to_string(codec::convert<T>(handle.get()));
     } catch (const codec::decode_failure& e) {
-        slow = std::string("error: ") + e.what();
+        theirs = std::string("error: ") + e.what();
     }
-    CHECK(fast == slow);
+    CHECK(ours == theirs);
 }
 
 } // namespace
 
-TEST_CASE("unpack_scalar reads every scalar encoding as unpack does, and nothing else", "[codec]") {
+TEST_CASE("unpack reads a scalar without a zone, as msgpack-c does; anything else with one",
+          "[codec]") {
     std::vector<std::string> scalars = {packed(msgpack::type::nil_t()),
                                         packed(true),
                                         packed(false),
@@ -464,30 +465,28 @@ TEST_CASE("unpack_scalar reads every scalar encoding as unpack does, and nothing
     scalars.push_back(std::string("\xd1\xff\xfe", 3));
     for (const auto& bytes : scalars) {
         INFO("bytes of size " << bytes.size() << ", code " << int(std::uint8_t(bytes[0])));
-        msgpack::object fast;
-        REQUIRE(codec::unpack_scalar(bytes.data(), bytes.size(), fast));
-        auto handle = codec::unpack(bytes.data(), bytes.size());
-        CHECK(fast == handle.get());
-        CHECK(fast.type == handle.get().type);
-        decodes_as_unpack_does<int>(bytes);
-        decodes_as_unpack_does<std::uint8_t>(bytes);
-        decodes_as_unpack_does<std::int64_t>(bytes);
-        decodes_as_unpack_does<std::uint64_t>(bytes);
-        decodes_as_unpack_does<double>(bytes);
-        decodes_as_unpack_does<float>(bytes);
-        decodes_as_unpack_does<bool>(bytes);
-        // Cut short or with a byte more, it is not a scalar: unpack's errors apply.
-        msgpack::object none;
-        CHECK_FALSE(codec::unpack_scalar(bytes.data(), bytes.size() - 1, none));
+        auto ours = codec::unpack(bytes.data(), bytes.size());
+        auto theirs = msgpack::unpack(bytes.data(), bytes.size());
+        CHECK(ours.zone() == nullptr);
+        CHECK(ours.get() == theirs.get());
+        CHECK(ours.get().type == theirs.get().type);
+        decodes_as_msgpack_does<int>(bytes);
+        decodes_as_msgpack_does<std::uint8_t>(bytes);
+        decodes_as_msgpack_does<std::int64_t>(bytes);
+        decodes_as_msgpack_does<std::uint64_t>(bytes);
+        decodes_as_msgpack_does<double>(bytes);
+        decodes_as_msgpack_does<float>(bytes);
+        decodes_as_msgpack_does<bool>(bytes);
+        // Cut short or with a byte more, it is malformed: unpack's errors apply.
+        CHECK_THROWS_AS(codec::unpack(bytes.data(), bytes.size() - 1), codec::decode_failure);
         auto longer = bytes + '\0';
-        CHECK_FALSE(codec::unpack_scalar(longer.data(), longer.size(), none));
-        decodes_as_unpack_does<int>(longer);
-        decodes_as_unpack_does<double>(bytes.substr(0, bytes.size() - 1));
+        CHECK_THROWS_AS(codec::unpack(longer.data(), longer.size()), codec::decode_failure);
     }
-    for (const auto& other : {packed(std::string("7")), packed(std::vector<int>{1}),
-                              std::string("\xc1", 1), std::string()}) {
-        msgpack::object none;
-        CHECK_FALSE(codec::unpack_scalar(other.data(), other.size(), none));
-        decodes_as_unpack_does<int>(other);
+    for (const auto& other : {packed(std::string("7")), packed(std::vector<int>{1})}) {
+        auto handle = codec::unpack(other.data(), other.size());
+        CHECK(handle.zone() != nullptr);
+        CHECK(handle.get() == msgpack::unpack(other.data(), other.size()).get());
+        decodes_as_msgpack_does<int>(other);
     }
+    CHECK_THROWS_AS(codec::unpack("\xc1", 1), codec::decode_failure); // never used
 }

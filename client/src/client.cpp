@@ -193,7 +193,6 @@ public:
         if (idle && send_now(call)) return id;
         if (!executor->post_call(call)) {
             _pending_count.fetch_sub(1, std::memory_order_relaxed);
-            call->arguments = zmq::message_t();
             Failure failure(error_code::connection_lost, "the client is closed");
             call->resolve(nullptr, &failure);
         }
@@ -291,10 +290,8 @@ private:
         auto pending = std::move(_pending);
         _pending.clear();
         _pending_count = 0;
-        for (auto& [id, call] : pending) {
+        for (auto& [id, call] : pending)
             _deadlines.cancel(*call);
-            call->arguments = zmq::message_t(); // a Deferred the caller keeps does not keep them
-        }
         note_deadlines();
         // Always: the broker forgets this client now (and drops what it still holds for it)
         // instead of expiring it later, which would count a clean close as clients_expired.
@@ -348,7 +345,6 @@ private:
     void start_call(const std::shared_ptr<pending_call>& call) {
         auto refuse = [&](const Failure& failure) {
             _pending_count.fetch_sub(1, std::memory_order_relaxed);
-            call->arguments = zmq::message_t();
             call->resolve(nullptr, &failure);
         };
         if (_stopping) return refuse(Failure(error_code::connection_lost, "the client is closing"));
@@ -398,8 +394,8 @@ private:
         _pending_count.fetch_sub(1, std::memory_order_relaxed);
         _deadlines.cancel(*call); // the call ended: its deadline goes with it
         note_deadlines();
-        // Nor are its arguments resent: they go now, not with the Deferred (the same object,
-        // which the caller may keep long after).
+        // Its arguments go now, not with the Deferred (the same object, which the caller may keep
+        // long after): resolve() lets them go too, but a cancelled call is not resolved here.
         call->arguments = zmq::message_t();
         return call;
     }

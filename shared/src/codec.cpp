@@ -30,6 +30,84 @@ bool in_place(msgpack::type::object_type, std::size_t, void*) {
     return true;
 }
 
+/// The big-endian unsigned number in the `width` bytes at `bytes`.
+std::uint64_t big_endian(const unsigned char* bytes, std::size_t width) {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < width; ++i)
+        value = value << 8 | bytes[i];
+    return value;
+}
+
+/// A signed integer as msgpack-c unpacks it: negative ones NEGATIVE_INTEGER, others POSITIVE.
+void set_integer(msgpack::object& out, std::int64_t value) {
+    if (value < 0) {
+        out.type = msgpack::type::NEGATIVE_INTEGER;
+        out.via.i64 = value;
+    } else {
+        out.type = msgpack::type::POSITIVE_INTEGER;
+        out.via.u64 = static_cast<std::uint64_t>(value);
+    }
+}
+
+/// The object that `size` bytes at `data` unpack to when they are exactly one nil, bool, integer
+/// or float, as msgpack-c's unpacker makes it; false for anything else.
+bool unpack_scalar(const void* data, std::size_t size, msgpack::object& out) {
+    if (size == 0) return false;
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    auto code = bytes[0];
+    auto fits = [&](std::size_t width) { return size == 1 + width; };
+    if (code <= 0x7f || code >= 0xe0) { // fixints
+        if (!fits(0)) return false;
+        set_integer(out, static_cast<std::int8_t>(code));
+        return true;
+    }
+    if (code >= 0xcc && code <= 0xd3) { // uint, then int, of 8, 16, 32 and 64 bits
+        std::size_t width = std::size_t{1} << (code & 3);
+        if (!fits(width)) return false;
+        auto raw = big_endian(bytes + 1, width);
+        if (code <= 0xcf) {
+            out.type = msgpack::type::POSITIVE_INTEGER;
+            out.via.u64 = raw;
+        } else {
+            auto shift = 64 - 8 * width; // sign-extends from the value's own width
+            set_integer(out, static_cast<std::int64_t>(raw << shift) >> shift);
+        }
+        return true;
+    }
+    switch (code) {
+    case 0xc0:
+        if (!fits(0)) return false;
+        out.type = msgpack::type::NIL;
+        return true;
+    case 0xc2:
+    case 0xc3:
+        if (!fits(0)) return false;
+        out.type = msgpack::type::BOOLEAN;
+        out.via.boolean = code == 0xc3;
+        return true;
+    case 0xca: { // float 32
+        if (!fits(4)) return false;
+        auto bits = static_cast<std::uint32_t>(big_endian(bytes + 1, 4));
+        float value;
+        std::memcpy(&value, &bits, sizeof value);
+        out.type = msgpack::type::FLOAT32;
+        out.via.f64 = value;
+        return true;
+    }
+    case 0xcb: { // float 64
+        if (!fits(8)) return false;
+        auto bits = big_endian(bytes + 1, 8);
+        double value;
+        std::memcpy(&value, &bits, sizeof value);
+        out.type = msgpack::type::FLOAT64;
+        out.via.f64 = value;
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
 /// The first block of an unpacking's zone: room for what `size` bytes can unpack to (an object of
 /// 16 bytes per byte at most, and the bytes of strings when they are copied), within msgpack's
 /// default of 8 KiB. Small arguments and results then take a small block from the allocator's
@@ -41,6 +119,9 @@ std::size_t zone_chunk(std::size_t size) {
 
 msgpack::object_handle unpack_with(const void* data, std::size_t size,
                                    msgpack::unpack_reference_func reference) {
+    // A scalar (the result of most small calls) needs no zone: none is allocated for it.
+    msgpack::object scalar;
+    if (unpack_scalar(data, size, scalar)) return msgpack::object_handle(scalar, nullptr);
     try {
         // No container or string may claim more elements than the bytes could hold, so a tiny
         // hostile payload cannot make us reserve gigabytes.
@@ -67,94 +148,6 @@ msgpack::object_handle unpack(const void* data, std::size_t size) {
 
 msgpack::object_handle unpack_in_place(const void* data, std::size_t size) {
     return unpack_with(data, size, in_place);
-}
-
-namespace {
-
-/// The big-endian unsigned number in the `width` bytes at `bytes`.
-std::uint64_t big_endian(const unsigned char* bytes, std::size_t width) {
-    std::uint64_t value = 0;
-    for (std::size_t i = 0; i < width; ++i)
-        value = value << 8 | bytes[i];
-    return value;
-}
-
-/// A signed integer as msgpack-c unpacks it: negative ones NEGATIVE_INTEGER, others POSITIVE.
-void set_integer(msgpack::object& out, std::int64_t value) {
-    if (value < 0) {
-        out.type = msgpack::type::NEGATIVE_INTEGER;
-        out.via.i64 = value;
-    } else {
-        out.type = msgpack::type::POSITIVE_INTEGER;
-        out.via.u64 = static_cast<std::uint64_t>(value);
-    }
-}
-
-} // namespace
-
-bool unpack_scalar(const void* data, std::size_t size, msgpack::object& out) {
-    if (size == 0) return false;
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    auto code = bytes[0];
-    auto fits = [&](std::size_t width) { return size == 1 + width; };
-    if (code <= 0x7f || code >= 0xe0) { // fixints
-        if (size != 1) return false;
-        set_integer(out, static_cast<std::int8_t>(code));
-        return true;
-    }
-    switch (code) {
-    case 0xc0:
-        if (size != 1) return false;
-        out.type = msgpack::type::NIL;
-        return true;
-    case 0xc2:
-    case 0xc3:
-        if (size != 1) return false;
-        out.type = msgpack::type::BOOLEAN;
-        out.via.boolean = code == 0xc3;
-        return true;
-    case 0xcc: // uint 8, 16, 32, 64
-    case 0xcd:
-    case 0xce:
-    case 0xcf: {
-        std::size_t width = std::size_t{1} << (code - 0xcc);
-        if (!fits(width)) return false;
-        out.type = msgpack::type::POSITIVE_INTEGER;
-        out.via.u64 = big_endian(bytes + 1, width);
-        return true;
-    }
-    case 0xd0: // int 8, 16, 32, 64
-    case 0xd1:
-    case 0xd2:
-    case 0xd3: {
-        std::size_t width = std::size_t{1} << (code - 0xd0);
-        if (!fits(width)) return false;
-        auto raw = big_endian(bytes + 1, width);
-        auto shift = 64 - 8 * width; // sign-extends from the value's own width
-        set_integer(out, static_cast<std::int64_t>(raw << shift) >> shift);
-        return true;
-    }
-    case 0xca: { // float 32
-        if (!fits(4)) return false;
-        auto bits = static_cast<std::uint32_t>(big_endian(bytes + 1, 4));
-        float value;
-        std::memcpy(&value, &bits, sizeof value);
-        out.type = msgpack::type::FLOAT32;
-        out.via.f64 = value;
-        return true;
-    }
-    case 0xcb: { // float 64
-        if (!fits(8)) return false;
-        auto bits = big_endian(bytes + 1, 8);
-        double value;
-        std::memcpy(&value, &bits, sizeof value);
-        out.type = msgpack::type::FLOAT64;
-        out.via.f64 = value;
-        return true;
-    }
-    default:
-        return false;
-    }
 }
 
 namespace {

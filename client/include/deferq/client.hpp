@@ -63,6 +63,9 @@ struct pending_call {
 template <typename R> struct typed_call final : state<R>, pending_call {
     explicit typed_call(std::shared_ptr<executor> runner) : state<R>(std::move(runner)) {}
     void resolve(const raw_reply* reply, const Failure* failure) override {
+        // The call has ended: its arguments go now, not with the Deferred (this same object,
+        // which the caller may keep long after).
+        arguments = zmq::message_t();
         resolve_answer(static_cast<state<R>&>(*this), function, reply, failure);
     }
     void progress(double fraction, std::string_view note) override {

@@ -105,10 +105,6 @@ inline msgpack::object_handle unpack_in_place(const zmq::message_t& frame) {
     return unpack_in_place(frame.data(), frame.size());
 }
 
-/// The object that `size` bytes at `data` unpack to when they are exactly one nil, bool, integer
-/// or float, as unpack() makes it, but with no zone to allocate; false for anything else.
-bool unpack_scalar(const void* data, std::size_t size, msgpack::object& out);
-
 /// As share_encoded(), for the bytes of a `bin` (`bin` true) or a `str` at `data` (a byte view a
 /// handler returned): they are shared only when the frame has them as that type.
 std::optional<zmq::message_t> share_encoded(bool bin, const void* data, std::size_t size,
@@ -228,10 +224,6 @@ template <typename T> T convert(const msgpack::object& object) {
 template <typename T> T decode_value(const void* data, std::size_t size) {
     static_assert(!is_byte_view<T>, "a view would outlive the bytes it views: decode a std::string "
                                     "or a std::vector<std::byte>");
-    if constexpr (std::is_arithmetic_v<T>) {
-        msgpack::object scalar; // most results of small calls: no zone for them
-        if (unpack_scalar(data, size, scalar)) return convert<T>(scalar);
-    }
     auto handle = unpack_in_place(data, size);
     return convert<T>(handle.get());
 }

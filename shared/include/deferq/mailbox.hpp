@@ -75,9 +75,7 @@ public:
             _closed = true;
             return false;
         }
-        for (auto& item : _items)
-            out.push_back(std::move(item));
-        _items.clear();
+        move_items(out);
         return true;
     }
 
@@ -85,16 +83,23 @@ public:
     void take_all(std::deque<T>& out) {
         std::uint64_t count;
         [[maybe_unused]] auto got = ::read(_fd, &count, sizeof count);
-        {
-            std::lock_guard lock(_mutex);
-            _wake_pending = false; // read: the next push writes again
-        }
-        take_queued(out);
+        std::lock_guard lock(_mutex);
+        _wake_pending = false; // read: the next push writes again
+        move_items(out);
     }
 
     /// Consumer only: moves every queued item into `out` (appending), leaving a wake-up as it is.
     void take_queued(std::deque<T>& out) {
         std::lock_guard lock(_mutex);
+        move_items(out);
+    }
+
+    /// Readable while items may be waiting.
+    int fd() const { return _fd; }
+
+private:
+    /// Moves every queued item into `out` (appending; a swap when `out` is empty). Holding _mutex.
+    void move_items(std::deque<T>& out) {
         if (out.empty())
             out.swap(_items);
         else {
@@ -104,10 +109,6 @@ public:
         }
     }
 
-    /// Readable while items may be waiting.
-    int fd() const { return _fd; }
-
-private:
     int _fd;
     std::mutex _mutex;
     std::deque<T> _items;
