@@ -12,13 +12,15 @@
 //   bits 5-6  both set: then let time pass, at most twice per input (to keep inputs fast): a step
 //             that may wait up to 2 ms, so that 1 ms deadlines expire
 // The broker must not crash, leak, trip a sanitizer, throw out of a handler (trap_log.hpp), let its
-// job and peer gauges go wrong, or answer a client more often than it asked (a doubled result).
+// job and peer gauges go wrong, or answer a client more often than it asked (a doubled result;
+// asks and answers counted in single messages and in BATCH records alike).
 
 #include "fuzz_input.hpp"
 #include "inproc_broker.hpp"
 #include "trap_log.hpp"
 
 #include "deferq/broker.hpp"
+#include "deferq/protocol.hpp"
 
 #include <array>
 #include <cstdio>
@@ -47,6 +49,23 @@ void check(bool condition, const char* what) {
     if (condition) return;
     std::fprintf(stderr, "broker invariant broken: %s\n", what);
     std::abort();
+}
+
+/// Counts what a client's message could ask, by correlation id: a message with an 8-byte frame 3,
+/// or each record of a BATCH whose first frame is 8 bytes (a REQUEST in a BATCH is answered like a
+/// single one, and not always in a BATCH: an invalid one gets its ERROR at once). Counting more
+/// than the broker accepts only loosens the check, never trips it.
+void count_asks(const frame_list& frames, std::map<std::uint64_t, int>& asked) {
+    if (frames.size() <= 3) return;
+    if (frames[3].size() == 8) ++asked[read_u64(frames[3])];
+    if (frames[2] != command_frame(deferq::protocol::command::batch)) return;
+    deferq::protocol::batch_reader batch;
+    if (batch.parse(frames[3])) return; // broken framing: none of it is applied
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto record = batch.record(i);
+        if (!record.frames.empty() && record.frames[0].size() == 8)
+            ++asked[read_u64(record.frames[0])];
+    }
 }
 
 } // namespace
@@ -96,8 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         frames.insert(frames.end(), message.frames.begin(), message.frames.end());
         if ((message.op & 8u) && frames.size() > 3) frames[3] = u64(last_job[peer]);
         if (frames.empty()) continue;
-        if (peer < 2 && frames.size() > 3 && frames[3].size() == 8)
-            ++asked[peer][read_u64(frames[3])];
+        if (peer < 2) count_asks(frames, asked[peer]);
         send(peers[peer], frames);
         if (message.op & 16u) step(std::chrono::milliseconds{0});
         if ((message.op & 96u) == 96u && waits_left > 0) {

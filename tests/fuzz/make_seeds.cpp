@@ -153,6 +153,18 @@ std::map<std::string, std::string> broker_seeds() {
         seeds["batches"] = s.text;
     }
     {
+        session s; // batched requests answered: one by its job's REPLY, one refused at once (its
+                   // name is longer than the target's 16-byte limit) with an ERROR of its own
+        s.add(worker0 | header | step, ready("w", 4, {"add"}));
+        s.add(client0 | header | step,
+              batch({{command::request, request_body(1, "add", bytes(codec::encode_args(1, 2)))},
+                     {command::request, request_body(2, "add-a-name-too-long-to-run",
+                                                     bytes(codec::encode_args(3, 4)))}}));
+        s.add(worker0 | header | patch | step,
+              {cmd(command::reply), u64(0), bytes(codec::encode_value(3))});
+        seeds["batches-answered"] = s.text;
+    }
+    {
         session s; // a peer that keeps sending garbage, then a forged reply
         s.add(worker0 | header | step, ready("w", 1, {"f"}));
         s.add(client0 | header | step, request(1, "f", bytes(codec::encode_args(1))));
