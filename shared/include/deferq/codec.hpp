@@ -90,7 +90,8 @@ template <typename T> zmq::message_t encode_value(const T& value) {
 zmq::message_t encode_nil();
 
 /// Unpacks one msgpack value that must fill the whole frame. Throws decode_failure. The handle owns
-/// everything: it may outlive `data`.
+/// everything: it may outlive `data`. A scalar (nil, bool, integer, float) needs no memory beyond
+/// the object: its handle has no zone (`zone()` is null), so nothing may be allocated in it.
 msgpack::object_handle unpack(const void* data, std::size_t size);
 inline msgpack::object_handle unpack(const zmq::message_t& frame) {
     return unpack(frame.data(), frame.size());
