@@ -59,13 +59,26 @@ else
 fi
 note "using $("${compose[@]}" version 2> /dev/null | head -1)"
 
-free_ports() {       # three TCP ports free on this machine, for the broker's published ports
+free_ports() {       # three TCP ports free on this machine, for the broker's published ports:
+    # below the kernel's ephemeral range, so a host client retrying while the broker is down cannot
+    # take one as its own end (tests/support/ports.hpp says more)
     "$python" -c '
-import socket
-sockets = [socket.socket() for _ in range(3)]
-for s in sockets:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in sockets))'
+import random, socket
+first = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+chosen = []
+while len(chosen) < 3:
+    port = random.randrange(20000, max(first, 22000))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("0.0.0.0", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    if port not in chosen:
+        chosen.append(port)
+print(*chosen)'
 }
 
 # The settings every compose command of a test sees (the same each time, so nothing is recreated).

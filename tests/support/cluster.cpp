@@ -1,9 +1,8 @@
 #include "cluster.hpp"
 
 #include "http.hpp"
+#include "ports.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,22 +39,6 @@ void pause_100ms() {
         0, 100'000'000
     };
     nanosleep(&pause, nullptr);
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) throw std::runtime_error("socket() failed");
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-              ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    ::close(fd);
-    if (!ok) throw std::runtime_error("no free port on 127.0.0.1");
-    return ntohs(address.sin_port);
 }
 
 std::string local(int port) {
@@ -122,7 +105,18 @@ void cluster::launch_broker(const std::string& clients, const std::string& worke
 void cluster::start_broker(std::vector<std::string> extra, std::vector<std::string> wrapper) {
     _broker_extra = std::move(extra);
     _broker_wrapper = std::move(wrapper);
-    launch_broker("tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
+    // Ports outside the kernel's ephemeral range (tests/support/ports.hpp), so that a restart finds
+    // them free; if something outside the tests holds one, new ones.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            launch_broker(local(free_port()), local(free_port()));
+            return;
+        } catch (const std::exception& e) {
+            if (attempt >= 5 ||
+                std::string(e.what()).find("Address already in use") == std::string::npos)
+                throw;
+        }
+    }
 }
 
 void cluster::restart_broker() {

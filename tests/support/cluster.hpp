@@ -1,6 +1,7 @@
 #pragma once
-/// A deferq cluster of real processes on 127.0.0.1 for integration tests: one broker (ports chosen
-/// by the kernel, so parallel test runs never collide), any number of workers. Everything it
+/// A deferq cluster of real processes on 127.0.0.1 for integration tests: one broker (on ports from
+/// tests/support/ports.hpp: outside the kernel's ephemeral range, so a restart finds them free, and
+/// never two alike among test processes running at once), any number of workers. Everything it
 /// started is killed when it goes away.
 
 #include "process.hpp"
