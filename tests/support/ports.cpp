@@ -52,7 +52,8 @@ bool bindable(int port) {
 /// ends, when the kernel lets it go. -1 if another process holds it.
 int claim(const std::string& folder, int port) {
     auto path = folder + "/" + std::to_string(port);
-    int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    // Read-only: flock needs no write access, so a file another user made serves too.
+    int fd = ::open(path.c_str(), O_CREAT | O_RDONLY | O_CLOEXEC, 0666);
     if (fd < 0) return -1;
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);
