@@ -60,8 +60,8 @@ fi
 note "using $("${compose[@]}" version 2> /dev/null | head -1)"
 
 free_ports() {       # three TCP ports free on this machine, for the broker's published ports:
-    # below the kernel's ephemeral range, so a host client retrying while the broker is down cannot
-    # take one as its own end (tests/support/ports.hpp says more)
+    # below the kernel's ephemeral range, so that while a broker is down the kernel hands none of
+    # them to another socket (tests/support/ports.hpp says more)
     "$python" -c '
 import random, socket
 first = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
