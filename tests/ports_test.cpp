@@ -39,28 +39,39 @@ TEST_CASE("test ports lie outside the ephemeral range and are never handed out t
 }
 
 TEST_CASE("two processes asking at once are given different test ports", "[ports]") {
-    int pipe_ends[2];
-    REQUIRE(::pipe(pipe_ends) == 0);
+    // Each takes `many` ports, enough that without the lock files two random picks would almost
+    // surely meet (400 x 400 among some 12,000 ports: about 13 alike expected). The child keeps
+    // its ports until the parent has compared: a port is only kept from others while held.
+    constexpr int many = 400;
+    int answer[2], done[2];
+    REQUIRE(::pipe(answer) == 0);
+    REQUIRE(::pipe(done) == 0);
     auto child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-        ::close(pipe_ends[0]);
-        auto taken = ports(count);
+        ::close(answer[0]);
+        ::close(done[1]);
+        auto taken = ports(many);
         auto size = static_cast<ssize_t>(taken.size() * sizeof(int));
-        bool written = ::write(pipe_ends[1], taken.data(), taken.size() * sizeof(int)) == size;
+        bool written = ::write(answer[1], taken.data(), taken.size() * sizeof(int)) == size;
+        char byte;
+        while (::read(done[0], &byte, 1) > 0) {
+        } // until the parent closes its end
         ::_exit(written ? 0 : 1);
     }
-    ::close(pipe_ends[1]);
-    auto mine = ports(count);
-    std::vector<int> theirs(count);
+    ::close(answer[1]);
+    ::close(done[0]);
+    auto mine = ports(many);
+    std::vector<int> theirs(many);
     auto want = static_cast<ssize_t>(theirs.size() * sizeof(int));
     ssize_t got = 0;
     while (got < want) {
-        auto n = ::read(pipe_ends[0], reinterpret_cast<char*>(theirs.data()) + got, want - got);
+        auto n = ::read(answer[0], reinterpret_cast<char*>(theirs.data()) + got, want - got);
         if (n <= 0) break;
         got += n;
     }
-    ::close(pipe_ends[0]);
+    ::close(answer[0]);
+    ::close(done[1]); // the child may go now
     int status = 0;
     ::waitpid(child, &status, 0);
     REQUIRE(got == want);

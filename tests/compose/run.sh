@@ -64,10 +64,11 @@ free_ports() {       # three TCP ports free on this machine, for the broker's pu
     # them to another socket (tests/support/ports.hpp says more)
     "$python" -c '
 import random, socket
-first = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+first, last = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+low, high = (20000, first - 1) if first - 20000 >= 2000 else (last + 1, 65535)  # as ports.cpp
 chosen = []
 while len(chosen) < 3:
-    port = random.randrange(20000, max(first, 22000))
+    port = random.randint(low, high)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
